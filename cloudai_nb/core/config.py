@@ -1,0 +1,398 @@
+"""Load CloudAI's three TOML schemas (system, test, scenario) into the core models.
+
+Every problem becomes a `ConfigError` naming the file, the line where it can be found, the field
+path (``Tests[2].cmd_args.iters``) and, for closed sets, the valid choices.
+
+>>> system = load_system("conf/systems/standalone.toml")          # doctest: +SKIP
+>>> tests = load_tests("conf/tests")                              # doctest: +SKIP
+>>> scenario = load_scenario("conf/scenarios/sleep.toml", tests)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from cloudai_nb.core import registry
+from cloudai_nb.core.errors import ConfigError, did_you_mean, one_of
+from cloudai_nb.core.models import CmdArgs, TestDefinition, TestRun, TestScenario
+from cloudai_nb.core.system import System
+from cloudai_nb.core.tomlpos import find_line
+
+_TOML_POSITION = re.compile(r"\(at line (?P<line>\d+), column (?P<column>\d+)\)$")
+
+ConfigKind = Literal["system", "test", "scenario"]
+
+# Keys of a [[Tests]] entry that place the test; everything else overrides the test definition.
+_RUN_KEYS = frozenset(TestRun.model_fields) - {"test"} | {"test_name"}
+_OVERRIDE_KEYS = frozenset(TestDefinition.model_fields)
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a config came from: its path (or a label such as ``<cell>``) and its text."""
+
+    path: str
+    text: str
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.path).parent if not self.path.startswith("<") else Path.cwd()
+
+
+def read_toml(path: str | Path) -> tuple[dict[str, Any], Source]:
+    """Read and parse one TOML file; any problem is a `ConfigError` with line and column."""
+    file = Path(path)
+    try:
+        raw = file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", file=file) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte {exc.start})", file=file, line=line) from None
+    return parse_toml(text, str(file)), Source(str(file), text)
+
+
+def parse_toml(text: str, label: str = "<string>") -> dict[str, Any]:
+    if not text.strip():
+        raise ConfigError("empty file: expected a system, test or scenario", file=label)
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message, line, column = str(exc), None, None
+        match = _TOML_POSITION.search(message)
+        if match:
+            line, column = int(match["line"]), int(match["column"])
+            message = message[: match.start()].rstrip()
+        elif message.endswith("(at end of document)"):
+            line = text.count("\n") + (0 if text.endswith("\n") else 1)
+            message = message.removesuffix("(at end of document)").rstrip() + " at end of file"
+        raise ConfigError(f"TOML syntax error: {message}", file=label, line=line, column=column) from None
+
+
+def classify(data: Mapping[str, Any]) -> ConfigKind:
+    """Tell a system, test or scenario apart by its keys, as CloudAI does."""
+    if "scheduler" in data:
+        return "system"
+    if "Tests" in data:
+        return "scenario"
+    if "test_template_name" in data:
+        return "test"
+    raise ConfigError(
+        "cannot tell what this file configures: a system has a 'scheduler' key, "
+        "a test a 'test_template_name', a scenario [[Tests]]"
+    )
+
+
+def classify_or_none(data: Mapping[str, Any]) -> ConfigKind | None:
+    try:
+        return classify(data)
+    except ConfigError:
+        return None
+
+
+def field_path(loc: Iterable[str | int]) -> str:
+    """``("Tests", 2, "cmd_args", "iters")`` -> ``Tests[2].cmd_args.iters``."""
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problems(
+    exc: ValidationError, source: Source | None, prefix: tuple[str | int, ...] = ()
+) -> list[ConfigError]:
+    found: list[ConfigError] = []
+    for error in exc.errors(include_url=False):
+        loc = tuple(part for part in error["loc"] if not _is_tag(part))
+        ctx = error.get("ctx") or {}
+        if error["type"] == "unknown_key":
+            loc = (*loc, ctx["key"])
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if error["type"] in ("literal_error", "enum") and "input" in error:
+            message += f", got {error['input']!r}"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        full = (*prefix, *loc)
+        line = find_line(source.text, full) if source else None
+        found.append(
+            ConfigError(
+                message, file=source.path if source else None, line=line, field=field_path(full) or None
+            )
+        )
+    return found
+
+
+def _is_tag(part: str | int) -> bool:
+    # pydantic adds the member type to a union's location ("function-wrap[...]", "int", "list[int]")
+    return isinstance(part, str) and (part.endswith("]") or part in ("int", "str", "float", "bool"))
+
+
+def _raise(problems: list[ConfigError]) -> None:
+    if problems:
+        first = problems[0]
+        raise ConfigError(
+            first.message,
+            file=first.file,
+            line=first.line,
+            column=first.column,
+            field=first.field,
+            problems=problems,
+        )
+
+
+def validate(
+    model: type[BaseModel], data: Any, source: Source | None = None, prefix: tuple[str | int, ...] = ()
+) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        _raise(_problems(exc, source, prefix))
+    raise AssertionError("unreachable")
+
+
+# --- systems -----------------------------------------------------------------------------------
+
+
+def system_from_dict(data: Mapping[str, Any], source: Source | None = None) -> System:
+    """Validate system data; ``install_path`` and ``output_path`` resolve against the cwd (as CloudAI)."""
+    scheduler = data.get("scheduler")
+    if not isinstance(scheduler, str) or scheduler not in registry.systems:
+        names = [str(k) for k in registry.systems]
+        hint = did_you_mean(str(scheduler), names) if isinstance(scheduler, str) else ""
+        line = find_line(source.text, ("scheduler",)) if source else None
+        raise ConfigError(
+            f"unknown scheduler {scheduler!r}{hint}; {one_of(names)}",
+            file=source.path if source else None,
+            line=line,
+            field="scheduler",
+        )
+    system: System = validate(registry.systems.get(scheduler), dict(data), source)
+    cwd = Path.cwd()
+    return system.model_copy(
+        update={"install_path": cwd / system.install_path, "output_path": cwd / system.output_path}
+    )
+
+
+def load_system(path: str | Path) -> System:
+    data, source = read_toml(path)
+    _expect(data, "system", source)
+    return system_from_dict(data, source)
+
+
+# --- tests -------------------------------------------------------------------------------------
+
+
+def _workload(name: Any, source: Source | None, loc: tuple[str | int, ...]) -> type[TestDefinition]:
+    names = [str(k) for k in registry.workloads]
+    if not isinstance(name, str) or name not in registry.workloads:
+        hint = did_you_mean(name, names) if isinstance(name, str) else ""
+        raise ConfigError(
+            f"unknown test_template_name {name!r}{hint}; registered workloads: {', '.join(sorted(names))}",
+            file=source.path if source else None,
+            line=find_line(source.text, loc) if source else None,
+            field=field_path(loc),
+        )
+    workload: type[TestDefinition] = registry.workloads.get(name)
+    return workload
+
+
+def _resolve_paths(workload: type[TestDefinition], data: dict[str, Any], folder: Path) -> dict[str, Any]:
+    args_cls = workload.model_fields["cmd_args"].annotation
+    args = data.get("cmd_args")
+    if not (isinstance(args, dict) and isinstance(args_cls, type) and issubclass(args_cls, CmdArgs)):
+        return data
+    resolved = dict(args)
+    for name in args_cls.config_path_fields:
+        value = resolved.get(name)
+        if isinstance(value, str) and value and not Path(value).is_absolute():
+            resolved[name] = str(folder / value)
+    return {**data, "cmd_args": resolved}
+
+
+def test_from_dict(
+    data: Mapping[str, Any], source: Source | None = None, prefix: tuple[str | int, ...] = ()
+) -> TestDefinition:
+    """Validate one test definition, choosing its model by ``test_template_name``."""
+    workload = _workload(data.get("test_template_name"), source, (*prefix, "test_template_name"))
+    folder = source.folder if source else Path.cwd()
+    test: TestDefinition = validate(workload, _resolve_paths(workload, dict(data), folder), source, prefix)
+    return test
+
+
+test_from_dict.__test__ = False  # type: ignore[attr-defined]
+
+
+def load_test(path: str | Path) -> TestDefinition:
+    data, source = read_toml(path)
+    _expect(data, "test", source)
+    return test_from_dict(data, source)
+
+
+def toml_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The ``.toml`` files named, and those found recursively in the folders named, sorted."""
+    found: list[Path] = []
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.toml") if p.is_file()))
+        elif path.exists():
+            found.append(path)
+        else:
+            raise ConfigError("no such file or folder", file=path)
+    return found
+
+
+def load_tests(folder: str | Path) -> dict[str, TestDefinition]:
+    """Every test TOML under ``folder`` by name; a duplicate name is an error naming both files."""
+    tests: dict[str, TestDefinition] = {}
+    origin: dict[str, Path] = {}
+    for file in toml_files([folder]):
+        data, source = read_toml(file)
+        if "test_template_name" not in data or "Tests" in data:
+            continue
+        test = test_from_dict(data, source)
+        if test.name in tests:
+            raise ConfigError(
+                f"test name {test.name!r} is also defined in {origin[test.name]}", file=file, field="name"
+            )
+        tests[test.name] = test
+        origin[test.name] = file
+    return tests
+
+
+# --- scenarios ---------------------------------------------------------------------------------
+
+
+def _deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _test_run_data(
+    index: int, entry: Any, tests: Mapping[str, TestDefinition], source: Source | None
+) -> dict[str, Any]:
+    loc: tuple[str | int, ...] = ("Tests", index)
+
+    def error(message: str, *where: str | int) -> ConfigError:
+        full = (*loc, *where)
+        line = find_line(source.text, full) if source else None
+        return ConfigError(message, file=source.path if source else None, line=line, field=field_path(full))
+
+    if not isinstance(entry, dict):
+        raise error("each [[Tests]] entry must be a table")
+    valid = _RUN_KEYS | _OVERRIDE_KEYS
+    for key in entry:
+        if key not in valid:
+            raise error(
+                f"unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}", key
+            )
+    if "id" not in entry:
+        raise error("required field is missing", "id")
+    run = {k: v for k, v in entry.items() if k in _RUN_KEYS and k != "test_name"}
+    overrides = {k: v for k, v in entry.items() if k in _OVERRIDE_KEYS}
+    test_name = entry.get("test_name")
+    if test_name is not None:
+        if "test_template_name" in entry:
+            raise error(
+                "give either test_name or an inline test_template_name, not both", "test_template_name"
+            )
+        if test_name not in tests:
+            known = ", ".join(sorted(tests)) or "none (pass --tests-dir)"
+            raise error(
+                f"unknown test_name {test_name!r}{did_you_mean(str(test_name), tests)}; tests found: {known}",
+                "test_name",
+            )
+        base = tests[test_name]
+        data = _deep_merge(base.toml_dict(), overrides)
+        test = test_from_dict(data, source, loc)
+    else:
+        if "test_template_name" not in entry:
+            raise error(
+                "a test needs test_name (a test from --tests-dir) or an inline test_template_name",
+                "test_name",
+            )
+        test = test_from_dict({"name": entry["id"], **overrides}, source, loc)
+    run["test"] = test
+    if run.get("num_nodes") is None:
+        run.pop("num_nodes", None)
+    return run
+
+
+def scenario_from_dict(
+    data: Mapping[str, Any], tests: Mapping[str, TestDefinition] | None = None, source: Source | None = None
+) -> TestScenario:
+    """Validate scenario data; ``[[Tests]]`` entries name a test of ``tests`` or define one inline."""
+    tests = tests or {}
+    entries = data.get("Tests")
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(
+            "a scenario needs at least one [[Tests]] entry",
+            file=source.path if source else None,
+            field="Tests",
+        )
+    problems: list[ConfigError] = []
+    runs: list[dict[str, Any]] = []
+    for index, entry in enumerate(entries):
+        try:
+            runs.append(_test_run_data(index, entry, tests, source))
+        except ConfigError as exc:
+            problems.extend(exc.problems or [exc])
+    _raise(problems)
+    body = {k: v for k, v in data.items() if k != "Tests"}
+    body["test_runs"] = runs
+    try:
+        scenario: TestScenario = TestScenario.model_validate(body)
+    except ValidationError as exc:
+        _raise([_rename_runs(p, source) for p in _problems(exc, None)])
+        raise
+    except ConfigError as exc:  # from the dependency checks
+        raise _rename_runs(exc, source) from None
+    return scenario
+
+
+def _rename_runs(problem: ConfigError, source: Source | None) -> ConfigError:
+    """Report ``test_runs[i].test.x`` as the TOML spells it: ``Tests[i].x``."""
+    field = (problem.field or "").replace("test_runs[", "Tests[").replace("].test.", "].")
+    line = None
+    if source and field:
+        line = find_line(source.text, _parse_field(field))
+    return ConfigError(problem.message, file=source.path if source else None, line=line, field=field or None)
+
+
+def _parse_field(field: str) -> tuple[str | int, ...]:
+    parts: list[str | int] = []
+    for chunk in field.replace("]", "").split("."):
+        name, *indexes = chunk.split("[")
+        if name:
+            parts.append(name)
+        parts.extend(int(i) for i in indexes if i.isdigit())
+    return tuple(parts)
+
+
+def load_scenario(path: str | Path, tests: Mapping[str, TestDefinition] | None = None) -> TestScenario:
+    data, source = read_toml(path)
+    _expect(data, "scenario", source)
+    return scenario_from_dict(data, tests, source)
+
+
+def _expect(data: Mapping[str, Any], kind: ConfigKind, source: Source) -> None:
+    try:
+        found = classify(data)
+    except ConfigError as exc:
+        raise exc.located(source.path) from None
+    if found != kind:
+        raise ConfigError(f"expected a {kind} config, but this looks like a {found}", file=source.path)
