@@ -71,11 +71,23 @@ def parse_toml(text: str, label: str = "<string>") -> dict[str, Any]:
         match = _TOML_POSITION.search(message)
         if match:
             line, column = int(match["line"]), int(match["column"])
-            message = message[: match.start()].rstrip()
+            message = _explain_syntax(message[: match.start()].rstrip(), text.splitlines()[line - 1 : line])
         elif message.endswith("(at end of document)"):
             line = text.count("\n") + (0 if text.endswith("\n") else 1)
             message = message.removesuffix("(at end of document)").rstrip() + " at end of file"
         raise ConfigError(f"TOML syntax error: {message}", file=label, line=line, column=column) from None
+
+
+def _explain_syntax(message: str, lines: list[str]) -> str:
+    """tomllib's terse messages, with the cause spelled out for the common cases."""
+    text = lines[0] if lines else ""
+    if message == "Cannot overwrite a value" and "=" in text:
+        return f"duplicate key {text.split('=', 1)[0].strip()!r} (a key may be set only once per table)"
+    if message.startswith("Illegal character '\\n'") and text.count('"') % 2 == 1:
+        return 'unterminated string (a "..." string must end on the same line)'
+    if message == "Invalid value":
+        return 'invalid value (text needs quotes: key = "text")'
+    return message
 
 
 def classify(data: Mapping[str, Any]) -> ConfigKind:
@@ -110,25 +122,45 @@ def field_path(loc: Iterable[str | int]) -> str:
 def _problems(
     exc: ValidationError, source: Source | None, prefix: tuple[str | int, ...] = ()
 ) -> list[ConfigError]:
-    found: list[ConfigError] = []
+    found: dict[tuple[str | int, ...], list[str]] = {}
     for error in exc.errors(include_url=False):
         loc = tuple(part for part in error["loc"] if not _is_tag(part))
         ctx = error.get("ctx") or {}
         if error["type"] == "unknown_key":
             loc = (*loc, ctx["key"])
+        if "at" in ctx:  # sweep errors locate themselves below the model that raised them
+            loc = (*loc, *_parse_field(ctx["at"]))
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if error["type"] in ("literal_error", "enum") and "input" in error:
             message += f", got {error['input']!r}"
         elif error["type"] == "missing":
             message = "required field is missing"
-        full = (*prefix, *loc)
+        found.setdefault((*prefix, *loc), []).append(message)
+    problems = []
+    for full, messages in found.items():
         line = find_line(source.text, full) if source else None
-        found.append(
+        problems.append(
             ConfigError(
-                message, file=source.path if source else None, line=line, field=field_path(full) or None
+                _merge_messages(messages),
+                file=source.path if source else None,
+                line=line,
+                field=field_path(full) or None,
             )
         )
-    return found
+    return problems
+
+
+def _merge_messages(messages: list[str]) -> str:
+    """One message for one field: a value that fits no member of a union lists what would fit."""
+    kinds = [
+        m.removeprefix("Input should be a valid ")
+        for m in messages
+        if m.startswith("Input should be a valid ")
+    ]
+    if len(kinds) == len(messages) > 1:
+        names = [k.split(",")[0] for k in kinds]
+        return "expected a " + ", ".join(names[:-1]) + " or " + names[-1]
+    return messages[0]
 
 
 def _is_tag(part: str | int) -> bool:
@@ -337,12 +369,31 @@ def scenario_from_dict(
 ) -> TestScenario:
     """Validate scenario data; ``[[Tests]]`` entries name a test of ``tests`` or define one inline."""
     tests = tests or {}
+    file = source.path if source else None
+
+    def line_of(*loc: str | int) -> int | None:
+        return find_line(source.text, loc) if source else None
+
+    valid = set(TestScenario.model_fields) - {"test_runs"} | {"Tests"}
+    for key in data:
+        if key not in valid:
+            raise ConfigError(
+                f"unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}",
+                file=file,
+                line=line_of(key),
+                field=key,
+            )
     entries = data.get("Tests")
-    if not isinstance(entries, list) or not entries:
+    if entries is not None and not isinstance(entries, list):
         raise ConfigError(
-            "a scenario needs at least one [[Tests]] entry",
-            file=source.path if source else None,
+            f"must be an array of tables ([[Tests]]), got a {_toml_type(entries)}",
+            file=file,
+            line=line_of("Tests"),
             field="Tests",
+        )
+    if not entries:
+        raise ConfigError(
+            "a scenario needs at least one [[Tests]] entry", file=file, line=line_of("Tests"), field="Tests"
         )
     problems: list[ConfigError] = []
     runs: list[dict[str, Any]] = []
@@ -362,6 +413,11 @@ def scenario_from_dict(
     except ConfigError as exc:  # from the dependency checks
         raise _rename_runs(exc, source) from None
     return scenario
+
+
+def _toml_type(value: Any) -> str:
+    names = {str: "string", bool: "boolean", int: "integer", float: "float", dict: "table", list: "array"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _rename_runs(problem: ConfigError, source: Source | None) -> ConfigError:

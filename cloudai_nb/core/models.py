@@ -119,6 +119,12 @@ class CmdArgs(StrictModel):
     config_path_fields: ClassVar[tuple[str, ...]] = ()
 
 
+class _EmptySweep(ValueError):
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.path = path
+
+
 def _is_list_type(annotation: Any) -> bool:
     origin = get_origin(annotation)
     if origin in (list, tuple, set, frozenset):
@@ -149,7 +155,7 @@ def _split_sweep(
             for k, v in value.items():
                 if isinstance(v, list):
                     if not v:
-                        raise ValueError(f"{prefix}{key}.{k}: a sweep needs at least one value")
+                        raise _EmptySweep(f"{prefix}{key}.{k}")
                     sweep[f"{prefix}{key}.{k}"] = v
                     sub[k] = v[0]
                 else:
@@ -157,7 +163,7 @@ def _split_sweep(
             fixed[key] = sub
         elif isinstance(value, list) and field is not None and not _is_list_type(annotation):
             if not value:
-                raise ValueError(f"cmd_args.{prefix}{key}: a sweep needs at least one value")
+                raise _EmptySweep(f"{prefix}{key}")
             sweep[f"{prefix}{key}"] = value
             fixed[key] = value[0]
         else:
@@ -217,8 +223,10 @@ class TestDefinition(StrictModel):
         if isinstance(raw, dict):
             try:
                 fixed, sweep = _split_sweep(args_cls, raw)
-            except ValueError as exc:
-                raise PydanticCustomError("sweep", str(exc)) from None
+            except _EmptySweep as exc:
+                raise PydanticCustomError(
+                    "sweep", "a sweep needs at least one value", {"at": f"cmd_args.{exc.path}"}
+                ) from None
             data = {**data, "cmd_args": fixed}
         env_sweep: dict[str, list[Any]] = {}
         if isinstance(env, dict):
@@ -240,7 +248,7 @@ class TestDefinition(StrictModel):
             for i, value in enumerate(values):
                 if not isinstance(value, str | int | float | bool):
                     raise PydanticCustomError(
-                        "sweep_value", "{path}[{i}]: expected a string or number", {"path": path, "i": i}
+                        "sweep_value", "expected a string or number", {"at": f"{path}[{i}]"}
                     )
             checked[path] = list(values)
         for path, values in sweep.items():
@@ -251,9 +259,7 @@ class TestDefinition(StrictModel):
                 except ValidationError as exc:
                     first = exc.errors()[0]
                     raise PydanticCustomError(
-                        "sweep_value",
-                        "cmd_args.{path}[{i}]: {msg}",
-                        {"path": path, "i": i, "msg": first["msg"]},
+                        "sweep_value", "{msg}", {"at": f"cmd_args.{path}[{i}]", "msg": first["msg"]}
                     ) from None
                 checked[path].append(get_path(step, path))
         # cmd_args dimensions first, then environment variables: the order steps are numbered in

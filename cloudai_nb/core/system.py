@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from cloudai_nb.core.errors import did_you_mean
 from cloudai_nb.core.models import EnvValue, StrictModel
@@ -55,8 +55,8 @@ class SlurmSystem(System):
     """A Slurm cluster driven through its command-line tools."""
 
     scheduler: Literal["slurm"] = "slurm"
-    default_partition: str
     partitions: list[SlurmPartition] = Field(default_factory=list)
+    default_partition: str
     account: str | None = None
     distribution: str | None = None
     gpus_per_node: int | None = Field(default=None, ge=0)
@@ -70,15 +70,16 @@ class SlurmSystem(System):
     monitor_interval: float = Field(default=1.0, gt=0)
     data_repository: dict[str, Any] | None = None
 
-    @model_validator(mode="after")
-    def _default_partition_exists(self) -> SlurmSystem:
-        names = [p.name for p in self.partitions]
-        if self.partitions and self.default_partition not in names:
+    @field_validator("default_partition")
+    @classmethod
+    def _default_partition_exists(cls, value: str, info: ValidationInfo) -> str:
+        names = [p.name for p in info.data.get("partitions", [])]
+        if names and value not in names:
             raise ValueError(
-                f"default_partition {self.default_partition!r}{did_you_mean(self.default_partition, names)} "
-                f"is not among the partitions: {', '.join(names)}"
+                f"default_partition {value!r}{did_you_mean(value, names)} is not among the partitions: "
+                + ", ".join(names)
             )
-        return self
+        return value
 
     def partition(self, name: str | None = None) -> SlurmPartition | None:
         wanted = name or self.default_partition

@@ -87,7 +87,9 @@ def test_list_typed_fields_are_not_sweeps():
 
 
 def test_bad_sweep_value_names_its_index():
-    with pytest.raises(ConfigError, match=r"cmd_args.seconds\[1\]: Input should be greater than or equal to 0"):
+    with pytest.raises(
+        ConfigError, match=r"cmd_args.seconds\[1\]: Input should be greater than or equal to 0"
+    ):
         config.test_from_dict({"name": "s", "test_template_name": "Sleep", "cmd_args": {"seconds": [1, -2]}})
 
 
@@ -108,7 +110,9 @@ def test_toml_dict_round_trips():
 def test_paths_resolve_against_the_right_folder(tmp_path, monkeypatch):
     conf = tmp_path / "conf"
     conf.mkdir()
-    (conf / "fio.toml").write_text('name = "f"\ntest_template_name = "Fio"\n[cmd_args]\njob_file = "jobs/a.fio"\n')
+    (conf / "fio.toml").write_text(
+        'name = "f"\ntest_template_name = "Fio"\n[cmd_args]\njob_file = "jobs/a.fio"\n'
+    )
     (conf / "sys.toml").write_text('name = "s"\nscheduler = "standalone"\noutput_path = "out"\n')
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -151,5 +155,6 @@ def test_python_api_models_without_toml():
     assert s.get("b").dependencies[0].id == "a"
     with pytest.raises(ConfigError, match="unknown dependency id 'x'"):
         TestScenario(
-            name="py", test_runs=[TestRun(id="a", test=nap, dependencies=[Dependency(type="start_post_comp", id="x")])]
+            name="py",
+            test_runs=[TestRun(id="a", test=nap, dependencies=[Dependency(type="start_post_comp", id="x")])],
         )

@@ -94,7 +94,9 @@ def test_user_registers_workload_and_replaces_system(monkeypatch):
     monkeypatch.setattr(registry.systems, "_items", dict(registry.systems._items))
 
     registry.workloads.register("Echo", EchoTest)
-    test = config.test_from_dict({"name": "e", "test_template_name": "Echo", "cmd_args": {"text": ["a", "b"]}})
+    test = config.test_from_dict(
+        {"name": "e", "test_template_name": "Echo", "cmd_args": {"text": ["a", "b"]}}
+    )
     assert isinstance(test, EchoTest)
     assert test.sweep == {"text": ["a", "b"]}
 
