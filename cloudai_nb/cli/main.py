@@ -30,6 +30,35 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("--tests-dir", metavar="DIR", help="folder of test TOMLs that scenarios refer to")
     verify.set_defaults(handler="cloudai_nb.cli.configs:verify_configs")
 
+    for name, help_text in (
+        ("run", "run a test scenario and wait for it, printing each job state change"),
+        ("dry-run", "write every file a run would (commands, test-run.toml) and submit nothing"),
+    ):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--system-config", metavar="TOML", help="system TOML (default: this machine, ./results)"
+        )
+        sub.add_argument("--tests-dir", metavar="DIR", help="folder of test TOMLs the scenario refers to")
+        sub.add_argument(
+            "--test-scenario", metavar="TOML", required=True, help="scenario TOML (or a single test)"
+        )
+        sub.add_argument(
+            "--output-dir", metavar="DIR", help="where run directories go (default: the system's)"
+        )
+        sub.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
+        sub.set_defaults(handler="cloudai_nb.cli.runs:run", dry_run=name == "dry-run")
+
+    status = commands.add_parser("status", help="show the jobs of a run directory (live or finished)")
+    status.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run directory (or an output dir: its newest run)"
+    )
+    status.add_argument("--json", action="store_true", help="print the jobs as a JSON list")
+    status.set_defaults(handler="cloudai_nb.cli.runs:status")
+
+    cancel = commands.add_parser("cancel", help="cancel a run: its live jobs are killed, nothing more starts")
+    cancel.add_argument("run_dir", metavar="RUN_DIR")
+    cancel.set_defaults(handler="cloudai_nb.cli.runs:cancel")
+
     listing = commands.add_parser("list", help="list what the registry holds (plugins included)")
     listing.add_argument("what", choices=["workloads", "systems", "installers"], help="what to list")
     listing.set_defaults(handler="cloudai_nb.cli.configs:list_registry")

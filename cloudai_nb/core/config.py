@@ -452,3 +452,26 @@ def _expect(data: Mapping[str, Any], kind: ConfigKind, source: Source) -> None:
         raise exc.located(source.path) from None
     if found != kind:
         raise ConfigError(f"expected a {kind} config, but this looks like a {found}", file=source.path)
+
+
+def scenario_to_dict(scenario: TestScenario) -> dict[str, Any]:
+    """A scenario as CloudAI scenario TOML data with every test inline (the inverse of loading)."""
+    data: dict[str, Any] = {"name": scenario.name, "job_status_check": scenario.job_status_check}
+    for key in ("pre_test", "post_test", "sol_path"):
+        value = getattr(scenario, key)
+        if value is not None:
+            data[key] = value
+    tests = []
+    for run in scenario.test_runs:
+        entry = run.model_dump(mode="json", exclude={"test"}, exclude_defaults=True, exclude_none=True)
+        entry["id"] = run.id
+        entry.update(run.test.toml_dict())
+        tests.append(entry)
+    data["Tests"] = tests
+    return data
+
+
+def system_to_dict(system: System) -> dict[str, Any]:
+    """A system as CloudAI system TOML data."""
+    data: dict[str, Any] = system.model_dump(mode="json", exclude_none=True)
+    return data

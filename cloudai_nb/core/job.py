@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from cloudai_nb.core.models import JobState, TestRun
+
+
+def now() -> datetime:
+    """The time stamps of jobs and ledgers: aware, UTC."""
+    return datetime.now(UTC)
 
 
 class Job(BaseModel):
@@ -53,6 +58,11 @@ class Job(BaseModel):
         self._test_run = test_run
         self._canceller = canceller
         return self
+
+    @property
+    def uid(self) -> str:
+        """Unique among all runs: the job's own output folder."""
+        return str(self.output_path)
 
     @property
     def is_running(self) -> bool:

@@ -13,3 +13,7 @@ def register_builtins() -> None:
 
     for definition in (SleepTestDefinition, BashCmdTestDefinition, NcclTestDefinition, FioTestDefinition):
         workloads.register(definition.model_fields["test_template_name"].default, definition)
+
+    from cloudai_nb.workloads import standalone
+
+    standalone.register()

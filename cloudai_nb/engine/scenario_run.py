@@ -1,0 +1,476 @@
+"""`ScenarioRun`: drives every job of one scenario on an asyncio loop, recording each change.
+
+Nothing waits on a timer: submissions happen in reaction to job state changes (the `Plan` decides),
+and state changes arrive from the system's `Poller`, which backends wake as soon as they know.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from cloudai_nb.core import config, registry, sweep
+from cloudai_nb.core.errors import CloudAINbError, RunNotFoundError, SubmissionError
+from cloudai_nb.core.job import Job, now
+from cloudai_nb.core.models import JobState, TestScenario
+from cloudai_nb.core.system import System
+from cloudai_nb.engine.ledger import Ledger, LedgerState
+from cloudai_nb.engine.plan import Plan, is_failed
+from cloudai_nb.engine.poller import Poller, poller_for
+from cloudai_nb.systems import backend_for
+from cloudai_nb.systems.base import Backend, Update
+
+log = logging.getLogger(__name__)
+
+RunState = Literal["NEW", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "DRY_RUN"]
+Listener = Callable[[Job], None]
+TEST_RUN_FILE = "test-run.toml"
+CANCEL_FILE = "cancel.request"
+CANCEL_CHECK_INTERVAL = 0.5
+
+
+def request_cancel(run_dir: Path, reason: str = "cancelled by cloudai-nb cancel") -> None:
+    """Ask the process driving ``run_dir`` to cancel it (it looks for this file while it runs)."""
+    (run_dir / CANCEL_FILE).write_text(reason + "\n")
+
+
+def plan_jobs(scenario: TestScenario, run_dir: Path) -> list[Job]:
+    """Every job of the scenario, WAITING: iterations x sweep steps per test run, in run order."""
+    jobs = []
+    for run in scenario.test_runs:
+        steps = sweep.expand(run)
+        is_sweep = sweep.is_sweep(run)
+        for iteration in range(run.iterations):
+            for step in steps:
+                key = f"{run.id}/{iteration}" + (f"/{step.index}" if is_sweep else "")
+                job = Job(
+                    key=key,
+                    test_id=run.id,
+                    iteration=iteration,
+                    step=step.index if is_sweep else None,
+                    params=step.params,
+                    num_nodes=step.num_nodes,
+                    output_path=run_dir.joinpath(*key.split("/")),
+                )
+                job.attach(run.model_copy(update={"test": step.test, "num_nodes": step.num_nodes}))
+                jobs.append(job)
+    return jobs
+
+
+def new_run_dir(output_path: Path, scenario_name: str, started: datetime | None = None) -> Path:
+    """``<output_path>/<scenario>_<YYYY-mm-dd_HH-MM-SS>/``, made now; a suffix keeps it unique."""
+    stamp = (started or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    base = output_path / f"{scenario_name}_{stamp}"
+    try:
+        output_path.mkdir(parents=True, exist_ok=True)
+        for n in range(1, 1000):
+            candidate = base if n == 1 else base.with_name(f"{base.name}_{n}")
+            try:
+                candidate.mkdir()
+                return candidate
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise SubmissionError(
+            f"cannot create the run directory under {output_path}: {exc.strerror or exc}"
+        ) from None
+    raise SubmissionError(f"too many runs named {base.name} in {output_path}")
+
+
+class ScenarioRun:
+    """One run of a scenario on a system, with its run directory and ledger.
+
+    Create with `start` (a new run) or `from_directory` (rebuild one from its ledger); then
+    ``await drive()`` on the loop that should own it.
+    """
+
+    def __init__(
+        self,
+        scenario: TestScenario,
+        system: System,
+        run_dir: Path,
+        jobs: list[Job],
+        *,
+        dry_run: bool = False,
+        backend_factory: Callable[[], Backend] | None = None,
+        started: datetime | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.system = system
+        self.run_dir = run_dir
+        self.jobs = jobs
+        self.by_key = {job.key: job for job in jobs}
+        self.dry_run = dry_run
+        self.plan = Plan(scenario, jobs)
+        self.state: RunState = "NEW"
+        self.started = started or now()
+        self.ended: datetime | None = None
+        self.ledger = Ledger(run_dir)
+        self.listeners: list[Listener] = []
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.poller: Poller | None = None
+        self._backend_factory = backend_factory or (lambda: backend_for(system))
+        self._cancel_reasons: dict[str, str] = {}
+        self._changed: asyncio.Event | None = None
+        self._finished = threading.Event()
+        for job in jobs:
+            if job._test_run is not None:
+                job.attach(job.test_run, self.cancel_job)
+
+    # -- construction ----------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        scenario: TestScenario,
+        system: System,
+        *,
+        dry_run: bool = False,
+        output_path: Path | None = None,
+        backend_factory: Callable[[], Backend] | None = None,
+    ) -> ScenarioRun:
+        """Make the run directory and write ``run.json``; the jobs start with `drive`."""
+        started = datetime.now().astimezone()
+        run_dir = new_run_dir(output_path or system.output_path, scenario.name, started)
+        run = cls(
+            scenario,
+            system,
+            run_dir,
+            plan_jobs(scenario, run_dir),
+            dry_run=dry_run,
+            backend_factory=backend_factory,
+            started=started,
+        )
+        run.ledger.start(run.header())
+        for job in run.jobs:
+            run.ledger.append_job(job)
+        return run
+
+    @classmethod
+    def from_directory(cls, run_dir: Path) -> ScenarioRun:
+        """Rebuild a run from its ledger alone: the same jobs with their last recorded states."""
+        state = Ledger.read(run_dir)
+        header = state.header
+        try:
+            scenario = config.scenario_from_dict(header["scenario"])
+            system = config.system_from_dict(header["system"])
+        except (KeyError, CloudAINbError) as exc:
+            raise RunNotFoundError(f"{run_dir}: run.json does not describe a run ({exc})") from None
+        jobs = plan_jobs(scenario, run_dir)
+        for job in jobs:
+            recorded = state.jobs.get(job.key)
+            if recorded is not None:
+                for name in Job.model_fields:
+                    if name != "output_path":  # the folder may have moved; the plan knows where it is now
+                        setattr(job, name, getattr(recorded, name))
+        run = cls(
+            scenario,
+            system,
+            run_dir,
+            jobs,
+            dry_run=bool(header.get("dry_run")),
+            started=datetime.fromisoformat(header["started"]),
+        )
+        run._restore(state)
+        return run
+
+    def _restore(self, state: LedgerState) -> None:
+        for event in state.events:
+            if event.get("event") == "stop":
+                self.plan.stop(event.get("reason", "stopped"))
+        if state.summary is not None:
+            self.state = state.summary.get("state", "COMPLETED")
+            ended = state.summary.get("ended")
+            self.ended = datetime.fromisoformat(ended) if ended else None
+            self._finished.set()
+        else:
+            self.state = "RUNNING"
+
+    def header(self) -> dict[str, Any]:
+        return {
+            "scenario": config.scenario_to_dict(self.scenario),
+            "system": config.system_to_dict(self.system),
+            "started": self.started.isoformat(),
+            "dry_run": self.dry_run,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+        }
+
+    # -- driving ---------------------------------------------------------------------------------
+
+    @property
+    def is_finished(self) -> bool:
+        return self._finished.is_set()
+
+    async def drive(self) -> RunState:
+        """Run the scenario to its end on the running loop; returns the final state."""
+        if self.is_finished:
+            return self.state
+        self.loop = asyncio.get_running_loop()
+        self._changed = asyncio.Event()
+        if not self.ledger.acquire():
+            raise CloudAINbError(f"{self.run_dir} is already driven by another process")
+        self.ledger.start(self.header())
+        system_key = self.system.model_dump_json()
+        self.poller = poller_for(self._backend_factory, system_key, self.system.monitor_interval)
+        self.state = "RUNNING"
+        try:
+            for job in self.jobs:  # jobs left running by a previous driver
+                if job.state.is_live and job.handle:
+                    self.poller.backend.attach(job)
+                    self.poller.track(job, self.apply)
+            watcher = self.loop.create_task(self._watch_cancel_requests())
+            try:
+                while True:
+                    await self._advance()
+                    if self.plan.all_done:
+                        break
+                    await self._changed.wait()
+                    self._changed.clear()
+            finally:
+                watcher.cancel()
+        except BaseException:
+            # the loop itself is going away (kernel shutdown, Ctrl-C in asyncio.run): leave nothing running
+            await self._abandon()
+            raise
+        finally:
+            self._finish()
+        return self.state
+
+    async def _watch_cancel_requests(self) -> None:
+        request = self.run_dir / CANCEL_FILE
+        while True:
+            await asyncio.sleep(CANCEL_CHECK_INTERVAL)
+            if request.exists():
+                reason = request.read_text().strip() or "cancelled"
+                request.unlink(missing_ok=True)
+                self._request_stop(reason)
+
+    async def _advance(self) -> None:
+        assert self.poller is not None
+        while True:
+            actions = self.plan.decide()
+            if not actions:
+                return
+            for job, reason in actions.skip:
+                self._set(job, JobState.SKIPPED, reason=reason)
+                self.plan.confirm(job)
+            cancel = []
+            for job, reason in actions.cancel:
+                self._cancel_reasons[job.uid] = reason
+                if job.state is JobState.WAITING or not job.handle:
+                    self._set(job, JobState.CANCELLED, reason=reason, ended=now())
+                    self.plan.confirm(job)
+                else:
+                    cancel.append(job)
+            if cancel:
+                await self.poller.backend.cancel(cancel)
+            for job in actions.submit:
+                await self._submit(job)
+
+    async def _submit(self, job: Job) -> None:
+        assert self.poller is not None
+        backend = self.poller.backend
+        try:
+            job.output_path.mkdir(parents=True, exist_ok=True)
+            self._write_test_run(job)
+            backend.prepare(job)
+        except OSError as exc:
+            self._fail_submission(job, f"cannot write {job.output_path}: {exc.strerror or exc}")
+            return
+        except CloudAINbError as exc:
+            self._fail_submission(job, str(exc))
+            return
+        if self.dry_run:
+            stamp = now()
+            self._set(job, JobState.DRY_RUN, submitted=stamp, ended=stamp)
+            self.plan.confirm(job)
+            return
+        job.submitted = now()
+        try:
+            update = await backend.submit(job)
+        except SubmissionError as exc:
+            self._fail_submission(job, str(exc))
+            return
+        self.poller.track(job, self.apply)
+        self.plan.confirm(job)
+        self.apply(update)
+
+    def _fail_submission(self, job: Job, reason: str) -> None:
+        self._set(job, JobState.FAILED, reason=f"not submitted: {reason}", ended=now())
+        self.plan.confirm(job)
+
+    def _write_test_run(self, job: Job) -> None:
+        import tomli_w
+
+        run = job.test_run
+        data: dict[str, Any] = {
+            "id": run.id,
+            "iteration": job.iteration,
+            "num_nodes": job.num_nodes,
+        }
+        if job.step is not None:
+            data["step"] = job.step
+            data["params"] = job.params
+        for key in ("nodes", "exclude_nodes", "time_limit"):
+            value = getattr(run, key)
+            if value:
+                data[key] = value
+        data["test"] = run.test.toml_dict()
+        (job.output_path / TEST_RUN_FILE).write_text(tomli_w.dumps(data))
+
+    def apply(self, update: Update) -> None:
+        """Record news from the scheduler about one of this run's jobs."""
+        job = update.job
+        state = update.state
+        reason = update.reason
+        asked = self._cancel_reasons.get(job.uid)
+        if asked is not None and state.is_done and state is not JobState.COMPLETED:
+            state, reason = JobState.CANCELLED, asked
+        if state is JobState.COMPLETED:
+            problem = self._check_output(job)
+            if problem:
+                state, reason = JobState.FAILED, problem
+        fields: dict[str, Any] = {"reason": reason}
+        for name in ("exit_code", "started", "ended", "nodes"):
+            value = getattr(update, name)
+            if value is not None:
+                fields[name] = value
+        if state.is_done and job.ended is None and "ended" not in fields:
+            fields["ended"] = now()
+        if state is JobState.RUNNING and job.started is None and "started" not in fields:
+            fields["started"] = now()
+        self._set(job, state, **fields)
+        if state.is_done:
+            self.plan.confirm(job)
+
+    def _check_output(self, job: Job) -> str | None:
+        """The workload's own success check on the job's output, if it has one."""
+        parser = registry.result_parsers.find((type(self.system), type(job.test_run.test)))
+        check = getattr(parser, "check", None)
+        if check is None:
+            return None
+        try:
+            problem: str | None = check(job.output_path)
+        except Exception as exc:
+            return f"output check failed: {type(exc).__name__}: {exc}"
+        return problem
+
+    def _set(self, job: Job, state: JobState, **fields: Any) -> None:
+        job.state = state
+        for name, value in fields.items():
+            setattr(job, name, value)
+        self.ledger.append_job(job)
+        for listener in list(self.listeners):
+            try:
+                listener(job)
+            except Exception:
+                log.exception("a run listener failed")
+        if self._changed is not None:
+            self._changed.set()
+
+    # -- stopping --------------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "cancelled by user") -> None:
+        """Stop the run: live jobs are cancelled, nothing more starts. Safe from any thread."""
+        if self.is_finished:
+            return
+        if self.loop is None or self.loop.is_closed():
+            self._request_stop(reason)
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            self._request_stop(reason)
+        else:
+            self.loop.call_soon_threadsafe(self._request_stop, reason)
+
+    def _request_stop(self, reason: str) -> None:
+        if self.plan.stop_reason is None:
+            self.plan.stop(reason)
+            if self.ledger._fd is not None:
+                self.ledger.append_event("stop", reason=reason)
+        if self._changed is not None:
+            self._changed.set()
+
+    def cancel_job(self, job: Job) -> None:
+        """Cancel one job (``Job.kill()``); the scenario goes on as its rules say."""
+        if job.is_done:
+            return
+
+        def request() -> None:
+            self._cancel_reasons[job.uid] = "cancelled by user"
+            if job.state is JobState.WAITING:
+                self._set(job, JobState.CANCELLED, reason="cancelled by user", ended=now())
+                self.plan.confirm(job)
+            elif self.poller is not None:
+                assert self.loop is not None
+                self.loop.create_task(self.poller.backend.cancel([job]))
+
+        if self.loop is None:
+            raise CloudAINbError(f"job {job.key}: its run is not being driven by this process")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self.loop:
+            request()
+        else:
+            self.loop.call_soon_threadsafe(request)
+
+    async def _abandon(self) -> None:
+        live = [job for job in self.jobs if job.state.is_live and job.handle]
+        if live and self.poller is not None:
+            self._request_stop("the process driving the run stopped")
+            for job in live:
+                self._cancel_reasons[job.uid] = "cancelled: the process driving the run stopped"
+            try:
+                await asyncio.shield(self.poller.backend.cancel(live))
+            except BaseException:
+                log.exception("could not cancel the live jobs")
+
+    def outcome(self) -> RunState:
+        if self.dry_run:
+            return "DRY_RUN"
+        stop = self.plan.stop_reason or ""
+        if stop and not stop.startswith("scenario stopped"):
+            return "CANCELLED"
+        if any(is_failed(job) for job in self.jobs):
+            return "FAILED"
+        return "COMPLETED"
+
+    def _finish(self) -> None:
+        if self.plan.all_done:
+            self.state = self.outcome()
+            self.ended = now()
+            counts: dict[str, int] = {}
+            for job in self.jobs:
+                counts[job.state.value] = counts.get(job.state.value, 0) + 1
+            self.ledger.finish(
+                {
+                    "scenario": self.scenario.name,
+                    "state": self.state,
+                    "started": self.started.isoformat(),
+                    "ended": self.ended.isoformat(),
+                    "elapsed_s": round((self.ended - self.started).total_seconds(), 3),
+                    "jobs": len(self.jobs),
+                    "states": counts,
+                    "failed": [job.key for job in self.jobs if is_failed(job)],
+                    "stop_reason": self.plan.stop_reason,
+                }
+            )
+            self._finished.set()
+        self.ledger.close()
+
+    def wait_finished(self, timeout: float | None = None) -> bool:
+        """Block this thread until the run ends (never call it on the loop that drives the run)."""
+        return self._finished.wait(timeout)

@@ -1,0 +1,1 @@
+"""The standalone system: jobs are process groups on this machine."""
