@@ -85,7 +85,13 @@ class JobState(enum.StrEnum):
 
     @property
     def is_failure(self) -> bool:
-        return self.is_done and self not in (JobState.COMPLETED, JobState.DRY_RUN, JobState.CANCELLED)
+        """Ended badly by itself (FAILED, TIMEOUT, NODE_FAIL...); CANCELLED and SKIPPED say why elsewhere."""
+        return self.is_done and self not in (
+            JobState.COMPLETED,
+            JobState.DRY_RUN,
+            JobState.CANCELLED,
+            JobState.SKIPPED,
+        )
 
     def __str__(self) -> str:
         return self.value

@@ -65,7 +65,10 @@ class Plan:
 
     def has_run(self, test_id: str) -> bool:
         """Some job of the run reached RUNNING (or ran and finished)."""
-        return any(job.state is JobState.RUNNING or job.started is not None for job in self.jobs_of[test_id])
+        return any(
+            job.state in (JobState.RUNNING, JobState.DRY_RUN) or job.started is not None
+            for job in self.jobs_of[test_id]
+        )
 
     @property
     def all_done(self) -> bool:

@@ -73,7 +73,10 @@ class Poller:
                     continue
                 if update.state.is_done:
                     del self._tracked[update.job.uid]
-                entry[1](update)
+                try:
+                    entry[1](update)
+                except Exception:  # one run's problem must not stop the news for the others
+                    log.exception("handling %s of %s failed", update.state, update.job.key)
             interval = self.interval if updates else min(interval * 1.5, self.max_interval)
 
     def stop(self) -> None:

@@ -154,7 +154,9 @@ class ScenarioRun:
         return run
 
     @classmethod
-    def from_directory(cls, run_dir: Path) -> ScenarioRun:
+    def from_directory(
+        cls, run_dir: Path, *, backend_factory: Callable[[], Backend] | None = None
+    ) -> ScenarioRun:
         """Rebuild a run from its ledger alone: the same jobs with their last recorded states."""
         state = Ledger.read(run_dir)
         header = state.header
@@ -176,6 +178,7 @@ class ScenarioRun:
             run_dir,
             jobs,
             dry_run=bool(header.get("dry_run")),
+            backend_factory=backend_factory,
             started=datetime.fromisoformat(header["started"]),
         )
         run._restore(state)
@@ -236,11 +239,11 @@ class ScenarioRun:
                     self._changed.clear()
             finally:
                 watcher.cancel()
-        except BaseException:
-            # the loop itself is going away (kernel shutdown, Ctrl-C in asyncio.run): leave nothing running
-            await self._abandon()
-            raise
         finally:
+            for job in self.jobs:
+                self.poller.untrack(job)
+            # Cancelled from outside (the kernel restarting, a second Ctrl-C): live jobs are left
+            # alone and the ledger stays open-ended, so the next process can take the run over.
             self._finish()
         return self.state
 
@@ -426,17 +429,6 @@ class ScenarioRun:
             request()
         else:
             self.loop.call_soon_threadsafe(request)
-
-    async def _abandon(self) -> None:
-        live = [job for job in self.jobs if job.state.is_live and job.handle]
-        if live and self.poller is not None:
-            self._request_stop("the process driving the run stopped")
-            for job in live:
-                self._cancel_reasons[job.uid] = "cancelled: the process driving the run stopped"
-            try:
-                await asyncio.shield(self.poller.backend.cancel(live))
-            except BaseException:
-                log.exception("could not cancel the live jobs")
 
     def outcome(self) -> RunState:
         if self.dry_run:

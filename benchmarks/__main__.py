@@ -1,0 +1,32 @@
+"""``python -m benchmarks [--quick]``: every performance figure side by side."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+from benchmarks import engine, startup
+from benchmarks.figures import Figure, table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
+    args = parser.parse_args()
+    figures: list[Figure] = []
+    for module in (startup, engine):
+        figures += module.measure(args.quick)
+    cores = os.cpu_count()
+    print(
+        f"cloudai_nb benchmarks, {time.strftime('%Y-%m-%d')}, {cores} cores, Python {platform.python_version()}"
+        f"{' (quick)' if args.quick else ''}\n"
+    )
+    print(table(figures))
+    return 0 if all(f.holds != "NO" for f in figures) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
