@@ -21,7 +21,9 @@ def backend_for(system: System) -> Backend:
 def register_builtins() -> None:
     """Register the backends that ship with cloudai_nb."""
     from cloudai_nb.core.registry import backends
-    from cloudai_nb.core.system import StandaloneSystem
+    from cloudai_nb.core.system import SlurmSystem, StandaloneSystem
+    from cloudai_nb.systems.slurm.backend import SlurmBackend
     from cloudai_nb.systems.standalone.backend import StandaloneBackend
 
     backends.register(StandaloneSystem, StandaloneBackend)
+    backends.register(SlurmSystem, SlurmBackend)

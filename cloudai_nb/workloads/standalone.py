@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.system import StandaloneSystem
+from cloudai_nb.core.system import StandaloneSystem, System
 from cloudai_nb.workloads.bash_cmd import BashCmdTestDefinition
 from cloudai_nb.workloads.fio import FioTestDefinition
 from cloudai_nb.workloads.nccl import NcclTestDefinition
@@ -29,11 +29,11 @@ def extra_args(extra: dict[str, str], *, joined: bool = True) -> list[str]:
     return argv
 
 
-def sleep_argv(test: SleepTestDefinition, job: Job, system: StandaloneSystem) -> list[str]:
+def sleep_argv(test: SleepTestDefinition, job: Job, system: System) -> list[str]:
     return ["sleep", _number(test.cmd_args.seconds)]
 
 
-def bash_argv(test: BashCmdTestDefinition, job: Job, system: StandaloneSystem) -> list[str]:
+def bash_argv(test: BashCmdTestDefinition, job: Job, system: System) -> list[str]:
     # The command line is the workload itself: bash runs it as one argument, nothing is spliced in.
     return ["bash", "-c", test.cmd_args.cmd, *extra_args(test.extra_cmd_args)]
 
