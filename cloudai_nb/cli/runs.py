@@ -42,7 +42,7 @@ def print_table(run: Run) -> None:
         if c not in TABLE_COLUMNS and c not in ("nodes", "submitted", "started", "ended", "output_path")
     ]
     shown = frame[TABLE_COLUMNS[:3] + params + TABLE_COLUMNS[3:]].copy()
-    shown["elapsed_s"] = shown["elapsed_s"].round(2)
+    shown["elapsed_s"] = pd.to_numeric(shown["elapsed_s"], errors="coerce").round(2)
     shown = shown.astype(object).where(shown.notna(), "")
     with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
         print(shown.to_string(index=False, na_rep=""))
@@ -67,13 +67,19 @@ def run(args: argparse.Namespace) -> int:
         def on_signal(signum: int) -> None:
             nonlocal interrupted
             interrupted += 1
+            name = signal.Signals(signum).name
             if interrupted == 1:
+                print(f"\n{name}: cancelling the run (again to kill its jobs at once)", file=sys.stderr)
+                scenario_run.cancel(f"cancelled by {name}")
+            elif interrupted == 2:
+                print(f"{name}: killing the live jobs now (again to leave at once)", file=sys.stderr)
+                scenario_run.cancel(f"cancelled by {name}", force=True)
+            else:
+                where = scenario_run.run_dir
                 print(
-                    f"\n{signal.Signals(signum).name}: cancelling the run (again to stop at once)",
+                    f"{name}: leaving now; live jobs stay as they are (cloudai-nb cancel {where})",
                     file=sys.stderr,
                 )
-                scenario_run.cancel(f"cancelled by {signal.Signals(signum).name}")
-            else:
                 raise KeyboardInterrupt
 
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -58,6 +58,8 @@ class Ledger:
         path = self.run_dir / RUN_FILE
         if not path.exists():
             write_json_atomic(path, {"format": FORMAT, **header})
+        if self._fd is not None:
+            return
         self._fd = os.open(self.run_dir / JOBS_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     def acquire(self) -> bool:
@@ -72,6 +74,10 @@ class Ledger:
         os.write(fd, f"{os.getpid()} {socket.gethostname()}\n".encode())
         self._lock_fd = fd
         return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._fd is not None
 
     def append_job(self, job: Job) -> None:
         self._append({"t": now().isoformat(), "job": job.record()})

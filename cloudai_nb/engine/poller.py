@@ -26,6 +26,7 @@ class Poller:
 
     def __init__(self, backend: Backend, *, interval: float, max_interval: float | None = None) -> None:
         self.backend = backend
+        self.loop = asyncio.get_running_loop()
         self.interval = max(interval, backend.min_interval)
         self.max_interval = max_interval if max_interval is not None else max(self.interval * 8, 10.0)
         self.wake = asyncio.Event()
@@ -91,6 +92,8 @@ _pollers: dict[tuple[int, str], Poller] = {}
 def poller_for(backend_factory: Callable[[], Backend], system_key: str, interval: float) -> Poller:
     """The poller (and backend) of a system on the running loop, made on first use."""
     loop = asyncio.get_running_loop()
+    for stale in [k for k, p in _pollers.items() if p.loop.is_closed()]:
+        _pollers.pop(stale).backend.close()
     key = (id(loop), system_key)
     poller = _pollers.get(key)
     if poller is None or poller.backend.closed:

@@ -381,27 +381,34 @@ class ScenarioRun:
 
     # -- stopping --------------------------------------------------------------------------------
 
-    def cancel(self, reason: str = "cancelled by user") -> None:
-        """Stop the run: live jobs are cancelled, nothing more starts. Safe from any thread."""
+    def cancel(self, reason: str = "cancelled by user", *, force: bool = False) -> None:
+        """Stop the run: live jobs are cancelled, nothing more starts. Safe from any thread.
+
+        ``force`` kills live jobs at once instead of giving them a grace period to exit.
+        """
         if self.is_finished:
             return
         if self.loop is None or self.loop.is_closed():
-            self._request_stop(reason)
+            self._request_stop(reason, force)
             return
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
-            self._request_stop(reason)
+            self._request_stop(reason, force)
         else:
-            self.loop.call_soon_threadsafe(self._request_stop, reason)
+            self.loop.call_soon_threadsafe(self._request_stop, reason, force)
 
-    def _request_stop(self, reason: str) -> None:
+    def _request_stop(self, reason: str, force: bool = False) -> None:
         if self.plan.stop_reason is None:
             self.plan.stop(reason)
-            if self.ledger._fd is not None:
+            if self.ledger.is_open:
                 self.ledger.append_event("stop", reason=reason)
+        if force and self.poller is not None and self.loop is not None:
+            live = [job for job in self.jobs if job.state.is_live and job.handle]
+            if live:
+                self.loop.create_task(self.poller.backend.cancel(live, force=True))
         if self._changed is not None:
             self._changed.set()
 

@@ -62,8 +62,9 @@ class Backend(ABC):
         """The state of every job in ``jobs`` that changed, in one scheduler call."""
 
     @abstractmethod
-    async def cancel(self, jobs: Sequence[Job]) -> None:
-        """Ask for the jobs to end; their final state arrives through `poll`."""
+    async def cancel(self, jobs: Sequence[Job], *, force: bool = False) -> None:
+        """Ask for the jobs to end (``force``: at once, no grace period); the final state arrives
+        through `poll`."""
 
     def attach(self, job: Job) -> None:  # noqa: B027 - optional hook
         """Resume watching a live job recorded by another process (after a kernel restart)."""

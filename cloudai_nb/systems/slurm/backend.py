@@ -253,11 +253,11 @@ class SlurmBackend(Backend):
 
     # -- cancelling ------------------------------------------------------------------------------
 
-    async def cancel(self, jobs: Sequence[Job]) -> None:
+    async def cancel(self, jobs: Sequence[Job], *, force: bool = False) -> None:
         ids = [str(job.job_id) for job in jobs if job.job_id]
         if not ids:
             return
-        done = await self._run(["scancel", *ids])
+        done = await self._run(["scancel", *(["--signal=KILL", "--full"] if force else []), *ids])
         if done.returncode != 0:
             log.warning("scancel %s: %s", " ".join(ids), done.stderr.strip())
         # the final state is read back by the next poll, not assumed

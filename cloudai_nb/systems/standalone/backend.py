@@ -145,13 +145,19 @@ class StandaloneBackend(Backend):
             reason = f"exit code {code}"
         return Update(job, JobState.FAILED, exit_code=code, reason=reason, ended=ended)
 
-    async def cancel(self, jobs: Sequence[Job]) -> None:
+    async def cancel(self, jobs: Sequence[Job], *, force: bool = False) -> None:
         for job in jobs:
-            self._end(job, JobState.CANCELLED, "cancelled")
+            self._end(job, JobState.CANCELLED, "cancelled", force=force)
 
-    def _end(self, job: Job, state: JobState, reason: str) -> None:
+    def _end(self, job: Job, state: JobState, reason: str, *, force: bool = False) -> None:
         pid = int(job.handle.get("pid", 0))
-        if not pid or job.uid in self._intent:
+        if not pid:
+            return
+        if force:
+            self._intent.setdefault(job.uid, (state, reason))
+            self.executor.signal_group(pid, SIGKILL)
+            return
+        if job.uid in self._intent:
             return
         self._intent[job.uid] = (state, reason)
         self.executor.signal_group(pid, SIGTERM)
