@@ -32,6 +32,14 @@ def _progress(job: Job) -> None:
     print(f"{stamp}  {job.key:<24} {job.state.value:<10} {'  '.join(detail)}".rstrip(), flush=True)
 
 
+def _health(problem: str | None) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    if problem:
+        print(f"{stamp}  {problem}; jobs are kept, retrying", flush=True)
+    else:
+        print(f"{stamp}  the scheduler answers again", flush=True)
+
+
 def print_table(run: Run) -> None:
     import pandas as pd
 
@@ -58,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             f"{'dry run' if args.dry_run else 'run'} of {scenario.name!r} on {system.name!r}: {scenario_run.run_dir}"
         )
         scenario_run.listeners.append(_progress)
+        scenario_run.health_listeners.append(_health)
     interrupted = 0
 
     async def drive() -> None:

@@ -32,6 +32,8 @@ class Poller:
         self.wake = asyncio.Event()
         backend.wake = self.wake
         self.ticks = 0  # scheduler calls made: one per tick, whatever the number of jobs
+        self.problem: str | None = None  # why the scheduler cannot be asked right now
+        self.health_listeners: list[Callable[[str | None], None]] = []
         self._tracked: dict[str, tuple[Job, Sink]] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -64,10 +66,12 @@ class Poller:
                 updates = await self.backend.poll([job for job, _ in entries])
             except SchedulerError as exc:
                 log.warning("%s (retrying in %.1f s)", exc, interval)
+                self._set_problem(str(exc))
                 interval = min(interval * 2, self.max_interval)
                 continue
             finally:
                 self.ticks += 1
+            self._set_problem(None)
             for update in updates:
                 entry = self._tracked.get(update.job.uid)
                 if entry is None:
@@ -79,6 +83,16 @@ class Poller:
                 except Exception:  # one run's problem must not stop the news for the others
                     log.exception("handling %s of %s failed", update.state, update.job.key)
             interval = self.interval if updates else min(interval * 1.5, self.max_interval)
+
+    def _set_problem(self, problem: str | None) -> None:
+        if problem == self.problem:
+            return
+        self.problem = problem
+        for listener in list(self.health_listeners):
+            try:
+                listener(problem)
+            except Exception:
+                log.exception("a scheduler health listener failed")
 
     def stop(self) -> None:
         if self._task is not None:

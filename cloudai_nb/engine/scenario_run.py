@@ -113,11 +113,13 @@ class ScenarioRun:
         self.started = started or now()
         self.ended: datetime | None = None
         self.ledger = Ledger(run_dir)
-        self.listeners: list[Listener] = []
+        self.listeners: list[Listener] = []  # called with each job whose state changed
+        self.health_listeners: list[Callable[[str | None], None]] = []  # scheduler (un)reachable
         self.loop: asyncio.AbstractEventLoop | None = None
         self.poller: Poller | None = None
         self._backend_factory = backend_factory or (lambda: backend_for(system))
         self._cancel_reasons: dict[str, str] = {}
+        self.scheduler_problem: str | None = None
         self._changed: asyncio.Event | None = None
         self._finished = threading.Event()
         for job in jobs:
@@ -224,6 +226,7 @@ class ScenarioRun:
         system_key = self.system.model_dump_json()
         self.poller = poller_for(self._backend_factory, system_key, self.system.monitor_interval)
         self.state = "RUNNING"
+        self.poller.health_listeners.append(self._scheduler_health)
         try:
             for job in self.jobs:  # jobs left running by a previous driver
                 if job.state.is_live and job.handle:
@@ -240,12 +243,24 @@ class ScenarioRun:
             finally:
                 watcher.cancel()
         finally:
+            self.poller.health_listeners.remove(self._scheduler_health)
             for job in self.jobs:
                 self.poller.untrack(job)
             # Cancelled from outside (the kernel restarting, a second Ctrl-C): live jobs are left
             # alone and the ledger stays open-ended, so the next process can take the run over.
             self._finish()
         return self.state
+
+    def _scheduler_health(self, problem: str | None) -> None:
+        """Record when the scheduler stops answering, and when it is back; the jobs are kept."""
+        self.scheduler_problem = problem
+        if self.ledger.is_open:
+            if problem:
+                self.ledger.append_event("scheduler_unreachable", reason=problem)
+            else:
+                self.ledger.append_event("scheduler_back")
+        for listener in list(self.health_listeners):
+            listener(problem)
 
     async def _watch_cancel_requests(self) -> None:
         request = self.run_dir / CANCEL_FILE

@@ -22,6 +22,9 @@ from typing import Protocol
 _RECORD_EXIT = '"$@"; rc=$?; printf "%s\\n" "$rc" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit "$rc"'
 
 
+TIMED_OUT = 124  # the return code of a command stopped by its timeout, as timeout(1) has it
+
+
 @dataclass(frozen=True)
 class Completed:
     """A finished short command (``squeue``, ``sbatch``...)."""
@@ -105,7 +108,7 @@ class LocalExecutor:
         except TimeoutError:
             proc.kill()
             await proc.wait()
-            return Completed(tuple(argv), 124, "", f"{argv[0]}: timed out after {timeout} s")
+            return Completed(tuple(argv), TIMED_OUT, "", f"{argv[0]}: timed out after {timeout} s")
         return Completed(
             tuple(argv), proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
         )
@@ -124,7 +127,7 @@ class LocalExecutor:
         except FileNotFoundError:
             return Completed(tuple(argv), 127, "", f"{argv[0]}: command not found")
         except subprocess.TimeoutExpired:
-            return Completed(tuple(argv), 124, "", f"{argv[0]}: timed out after {timeout} s")
+            return Completed(tuple(argv), TIMED_OUT, "", f"{argv[0]}: timed out after {timeout} s")
         return Completed(tuple(argv), done.returncode, done.stdout, done.stderr)
 
     def spawn(

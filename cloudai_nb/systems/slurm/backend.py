@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from cloudai_nb.core.errors import SchedulerError, SubmissionError
+from cloudai_nb.core.errors import SchedulerError, SubmissionError, did_you_mean
 from cloudai_nb.core.job import Job
 from cloudai_nb.core.models import JobState
+from cloudai_nb.core.nodelist import NodeListError, expand
 from cloudai_nb.core.system import SlurmSystem
 from cloudai_nb.systems.base import Backend, Update, command_builder, job_environment
-from cloudai_nb.systems.exec import Completed, LocalExecutor
+from cloudai_nb.systems.exec import TIMED_OUT, Completed, LocalExecutor
 from cloudai_nb.systems.slurm import nodes as node_rules
 from cloudai_nb.systems.slurm.sbatch import (
     ENV_FILE,
@@ -41,6 +42,18 @@ log = logging.getLogger(__name__)
 JOB_FILE = "slurm-job.toml"
 # A job sbatch just accepted may not show in squeue for a moment; until then it is PENDING.
 FRESH_WINDOW_S = 10.0
+SINFO_TTL_S = 5.0
+QUERY_TIMEOUT_S = 5.0
+SUBMIT_TIMEOUT_S = 60.0
+
+
+def _node_count(nodes: str | None) -> int:
+    if not nodes:
+        return 0
+    try:
+        return len(expand(nodes))
+    except NodeListError:
+        return 0
 
 
 class SlurmBackend(Backend):
@@ -58,10 +71,14 @@ class SlurmBackend(Backend):
         self._last: dict[str, JobState] = {}
         self._submitted_at: dict[str, float] = {}
         self._submit_line: dict[str, str] = {}
+        self._sinfo: tuple[float, dict[str, dict[str, str]]] | None = None
 
-    async def _run(self, argv: list[str]) -> Completed:
+    async def _run(self, argv: list[str], timeout: float = QUERY_TIMEOUT_S) -> Completed:
         self.calls[argv[0]] = self.calls.get(argv[0], 0) + 1
-        done = await self.executor.run(argv, timeout=60)
+        done = await self.executor.run(argv, timeout=timeout)
+        if done.returncode == TIMED_OUT:
+            # the clients retry a lost controller for MessageTimeout; a poll must not hang that long
+            raise SchedulerError(f"Slurm controller unreachable ({argv[0]} got no answer in {timeout:g} s)")
         if done.returncode != 0 and controller_unreachable(done.stderr):
             raise SchedulerError(f"Slurm controller unreachable ({argv[0]}: {done.stderr.strip()})")
         return done
@@ -103,11 +120,26 @@ class SlurmBackend(Backend):
         request = node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=None)
         self._write(job, request)
 
-    async def _live_nodes(self, partition: str) -> dict[str, str]:
-        done = await self._run(["sinfo", "-h", "-N", "-p", partition, "-o", "%N|%T"])
-        if done.returncode != 0:
-            raise SubmissionError(f"sinfo failed: {done.stderr.strip()}")
-        return node_rules.parse_sinfo_nodes(done.stdout)
+    async def _live_nodes(self, partition: str, *, fresh: bool) -> dict[str, str]:
+        """Nodes of ``partition`` and their states, from one ``sinfo`` call.
+
+        Checking a node count only needs to know which nodes exist, so a recent answer is reused
+        (a burst of submissions costs one sinfo); picking idle nodes for a group asks afresh.
+        """
+        now = time.monotonic()
+        if fresh or self._sinfo is None or now - self._sinfo[0] > SINFO_TTL_S:
+            done = await self._run(["sinfo", "-h", "-N", "-o", "%N|%T|%R"])
+            if done.returncode != 0:
+                raise SubmissionError(f"sinfo failed: {done.stderr.strip()}")
+            self._sinfo = (now, node_rules.parse_sinfo_partitions(done.stdout))
+        by_partition = self._sinfo[1]
+        if partition not in by_partition:
+            names = sorted(by_partition)
+            raise SubmissionError(
+                f"unknown partition {partition!r}{did_you_mean(partition, names)}; "
+                f"the cluster has: {', '.join(names) or 'none'}"
+            )
+        return by_partition[partition]
 
     async def submit(self, job: Job) -> Update:
         run = job.test_run
@@ -116,11 +148,14 @@ class SlurmBackend(Backend):
             match = node_rules.GROUP_SPEC.match(spec)
             if match:
                 partition = match["partition"]
-        live = await self._live_nodes(partition)
+        live = await self._live_nodes(partition, fresh=node_rules.needs_live_state(run.nodes))
         request = node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=live)
         self._write(job, request)
         argv = sbatch_argv(job.output_path / SCRIPT_FILE)
-        done = await self._run(argv)
+        try:
+            done = await self._run(argv, timeout=SUBMIT_TIMEOUT_S)
+        except SchedulerError as exc:
+            raise SubmissionError(f"{job.key}: {exc}") from None
         if done.returncode != 0:
             raise SubmissionError(
                 f"sbatch refused {job.key}: {done.stderr.strip() or done.stdout.strip()} (ran: {' '.join(argv)})"
@@ -180,10 +215,16 @@ class SlurmBackend(Backend):
     async def _final_states(self, jobs: list[Job], seen: dict[str, SlurmInfo]) -> list[Update]:
         ids = [str(job.job_id) for job in jobs]
         final: dict[str, SlurmInfo] = {}
+        info: SlurmInfo | None
         if await self._has_accounting():
             done = await self._run(sacct_argv(ids))
             if done.returncode == 0:
                 final = parse_sacct(done.stdout)
+        # sacct lags slurmctld: a record may still say RUNNING, or list only the first node
+        for job in jobs:
+            info = final.get(str(job.job_id))
+            if info is not None and info.state.is_done and _node_count(info.nodes) < job.num_nodes:
+                del final[str(job.job_id)]
         if not all(i in final and final[i].state.is_done for i in ids):
             done = await self._run(["scontrol", "-o", "show", "job"])
             if done.returncode == 0:
@@ -196,7 +237,7 @@ class SlurmBackend(Backend):
                         final[job_id] = shown
         updates = []
         for job in jobs:
-            info: SlurmInfo | None = final.get(str(job.job_id))
+            info = final.get(str(job.job_id))
             if info is None or not info.state.is_done:
                 known = seen.get(str(job.job_id))
                 if known is None:

@@ -35,6 +35,16 @@ def parse_sinfo_nodes(text: str) -> dict[str, str]:
     return states
 
 
+def parse_sinfo_partitions(text: str) -> dict[str, dict[str, str]]:
+    """``sinfo -h -N -o '%N|%T|%R'`` -> ``{partition: {node: state}}``."""
+    found: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) == 3 and parts[0]:
+            found.setdefault(parts[2], {})[parts[0]] = parts[1].rstrip("*~#!%$@^-").lower()
+    return found
+
+
 def needs_live_state(nodes: list[str]) -> bool:
     return any(GROUP_SPEC.match(spec) for spec in nodes)
 
