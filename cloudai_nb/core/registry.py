@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar, overload
 
@@ -35,6 +36,8 @@ BUILTIN_PLUGINS = (
 
 plugin_errors: list[str] = []
 _plugin_state = "unloaded"  # -> "loading" -> "loaded"
+# Re-entrant: plugins register while they load; other threads wait until loading is done.
+_plugin_lock = threading.RLock()
 
 
 def _load_target(target: str) -> Any:
@@ -48,26 +51,33 @@ def _load_target(target: str) -> Any:
 def load_plugins() -> None:
     """Load the built-ins, then every ``cloudai_nb.plugins`` entry point, once per process."""
     global _plugin_state
-    if _plugin_state != "unloaded":
+    if _plugin_state == "loaded":
         return
-    _plugin_state = "loading"
-    try:
-        for target in BUILTIN_PLUGINS:
-            hook = _load_target(target)
-            hook()
-        from importlib.metadata import entry_points
+    with _plugin_lock:
+        if _plugin_state != "unloaded":
+            return  # loaded meanwhile, or this thread is loading (a plugin registering)
+        _plugin_state = "loading"
+        try:
+            _load_all()
+        finally:
+            _plugin_state = "loaded"  # a broken built-in must not make every lookup retry it
 
-        for ep in entry_points(group=PLUGIN_GROUP):
-            try:
-                hook = ep.load()
-                if callable(hook):
-                    hook()
-            except Exception as exc:  # a broken plugin must not break the tool
-                message = f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
-                plugin_errors.append(message)
-                log.warning(message)
-    finally:
-        _plugin_state = "loaded"
+
+def _load_all() -> None:
+    for target in BUILTIN_PLUGINS:
+        hook = _load_target(target)
+        hook()
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PLUGIN_GROUP):
+        try:
+            hook = ep.load()
+            if callable(hook):
+                hook()
+        except Exception as exc:  # a broken plugin must not break the tool
+            message = f"plugin {ep.name!r} ({ep.value}) failed to load: {type(exc).__name__}: {exc}"
+            plugin_errors.append(message)
+            log.warning(message)
 
 
 def key_name(key: Any) -> str:

@@ -178,15 +178,21 @@ class LocalExecutor:
             loop.call_soon(callback)
             return lambda: None
 
+        stopped = False
+
         def fire() -> None:
             stop()
             callback()
 
         def stop() -> None:
+            # Idempotent: a second close could hit a descriptor number another thread reuses.
+            nonlocal stopped
+            if stopped:
+                return
+            stopped = True
             with contextlib.suppress(Exception):
                 loop.remove_reader(fd)
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            os.close(fd)
 
         loop.add_reader(fd, fire)
         return stop
