@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import threading
+import concurrent.futures
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cloudai_nb.api.driver import engine
 from cloudai_nb.core.errors import CloudAINbError, JobFailedError
 from cloudai_nb.core.job import Job
+from cloudai_nb.core.models import JobState
 from cloudai_nb.engine.ledger import Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun
 
 if TYPE_CHECKING:
     import pandas as pd
+
+OBSERVE_INTERVAL_S = 0.2
 
 STATUS_COLUMNS = [
     "test_id",
@@ -43,8 +48,7 @@ class Run:
     def __init__(self, scenario_run: ScenarioRun, *, observer: bool = False) -> None:
         self._run = scenario_run
         self._observer = observer  # someone else drives it: read the ledger for news
-        self._task: asyncio.Task[Any] | None = None
-        self._thread: threading.Thread | None = None
+        self._future: concurrent.futures.Future[Any] | None = None
         self._error: BaseException | None = None
 
     # -- what it is ------------------------------------------------------------------------------
@@ -73,6 +77,11 @@ class Run:
         return self._run.state
 
     @property
+    def is_observed(self) -> bool:
+        """Driven by another process: news comes from re-reading the ledger."""
+        return self._observer
+
+    @property
     def done(self) -> bool:
         self._refresh()
         return self._run.is_finished
@@ -87,28 +96,9 @@ class Run:
     # -- driving ---------------------------------------------------------------------------------
 
     def _start(self) -> Run:
-        """Drive the run: as a task on the running loop (a notebook), else on a helper thread."""
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            loop = None
-        if loop is not None:
-            self._task = loop.create_task(self._run.drive(), name=f"cloudai_nb run {self.path.name}")
-            self._task.add_done_callback(self._remember_error)
-        else:
-            self._thread = threading.Thread(target=self._drive_in_thread, name=f"cloudai_nb {self.path.name}")
-            self._thread.start()
+        """Drive the run on the engine thread (see `cloudai_nb.api.driver`)."""
+        self._future = engine.submit(self._run.drive())
         return self
-
-    def _drive_in_thread(self) -> None:
-        try:
-            asyncio.run(self._run.drive())
-        except BaseException as exc:
-            self._error = exc
-
-    def _remember_error(self, task: asyncio.Task[Any]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self._error = task.exception()
 
     def _refresh(self) -> None:
         if self._observer and not self._run.is_finished:
@@ -116,31 +106,23 @@ class Run:
             self._run = fresh
 
     def wait(self, timeout: float | None = None, *, check: bool = False) -> Run:
-        """Block until the run ends (in a script or the CLI). In a notebook, use ``await run``.
+        """Block until the run ends. ``await run`` waits without blocking a notebook's kernel.
 
         ``check=True`` raises `JobFailedError` when the run did not complete.
         """
-        if self._task is not None and not self._task.done():
+        if self._future is not None:
             try:
-                running = asyncio.get_running_loop()
-            except RuntimeError:
-                running = None
-            if running is self._task.get_loop():
-                raise CloudAINbError(
-                    "run.wait() would block the event loop that drives the run: use `await run`"
-                )
-        if self._observer:
-            import time
-
+                self._future.result(timeout)
+            except concurrent.futures.TimeoutError:
+                raise TimeoutError(f"run {self.path.name} still {self.state} after {timeout} s") from None
+            except BaseException as exc:
+                self._error = exc
+        else:
             deadline = None if timeout is None else time.monotonic() + timeout
-            while not self.done:
+            while not self.done:  # observed: someone else drives it; re-read the ledger
                 if deadline is not None and time.monotonic() > deadline:
                     raise TimeoutError(f"run {self.path.name} still {self.state} after {timeout} s")
-                time.sleep(0.2)
-        elif not self._run.wait_finished(timeout):
-            raise TimeoutError(f"run {self.path.name} still {self.state} after {timeout} s")
-        if self._thread is not None:
-            self._thread.join()
+                time.sleep(OBSERVE_INTERVAL_S)
         self._reraise()
         if check:
             self.check()
@@ -150,11 +132,14 @@ class Run:
         return self._wait_async().__await__()
 
     async def _wait_async(self) -> Run:
-        if self._task is not None:
-            await asyncio.shield(self._task)
+        if self._future is not None:
+            try:
+                await asyncio.wrap_future(self._future)
+            except BaseException as exc:
+                self._error = exc
         else:
             while not self.done:
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(OBSERVE_INTERVAL_S)
         self._reraise()
         return self
 
@@ -222,5 +207,107 @@ class Run:
             frame[name] = pd.to_datetime(frame[name], utc=True)
         return frame
 
+    def results(self) -> pd.DataFrame:
+        """Tidy results: one row per measured value (test_id, iteration, step, parameters, metric,
+        value, unit), from each finished job's workload parser."""
+        import pandas as pd
+
+        from cloudai_nb.core import registry
+
+        system_type = type(self._run.system)
+        rows: list[dict[str, Any]] = []
+        jobs = self.jobs
+        params = sorted({name for job in jobs for name in job.params})
+        for job in jobs:
+            if not job.is_done or job.state is JobState.SKIPPED or job._test_run is None:
+                continue
+            test = job.test_run.test
+            parser = registry.result_parsers.find((system_type, type(test)))
+            if parser is None:
+                continue
+            context = {"test_id": job.test_id, "iteration": job.iteration, "step": job.step}
+            context.update({name: job.params.get(name) for name in params})
+            context.update(
+                {"workload": test.test_template_name, "state": job.state.value, "job_id": job.job_id}
+            )
+            for row in parser.parse(test, job.output_path, job):
+                rows.append({**context, **row})
+        columns = [
+            "test_id",
+            "iteration",
+            "step",
+            *params,
+            "workload",
+            "state",
+            "job_id",
+            "metric",
+            "value",
+            "unit",
+        ]
+        frame = pd.DataFrame.from_records(rows, columns=columns)
+        frame["step"] = frame["step"].astype("Int64")
+        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
+        return frame
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state."""
+        counts: dict[str, int] = {}
+        for job in self.jobs:
+            counts[job.state.value] = counts.get(job.state.value, 0) + 1
+        return counts
+
+    def _repr_html_(self) -> str:
+        """A static table: what shows where widgets cannot (nbconvert, VS Code without widgets)."""
+        return render_html(self)
+
     def summary(self) -> dict[str, Any]:
         return Ledger.read(self.path).summary or {"state": self.state}
+
+
+STATE_COLOURS = {
+    "COMPLETED": "#2e7d32",
+    "RUNNING": "#1565c0",
+    "PENDING": "#6d4c41",
+    "WAITING": "#757575",
+    "DRY_RUN": "#00838f",
+    "CANCELLED": "#ef6c00",
+    "SKIPPED": "#9e9e9e",
+}
+MAX_ROWS = 100
+
+
+def state_colour(state: str) -> str:
+    return STATE_COLOURS.get(state, "#c62828")  # every failure kind in red
+
+
+def render_html(run: Run, max_rows: int = MAX_ROWS) -> str:
+    """The run as an HTML summary line and job table (escaped; no scripts, no styles to leak)."""
+    from html import escape
+
+    jobs = run.jobs
+    counts = ", ".join(f"{n} {escape(s)}" for s, n in sorted(run.counts().items()))
+    head = (
+        f"<p><b>{escape(run.name)}</b> <code>{escape(str(run.path))}</code>: "
+        f'<span style="color:{state_colour(run.state)}">{escape(run.state)}</span> ({counts})</p>'
+    )
+    cells = ["test", "iteration", "step", "state", "job id", "nodes", "elapsed", "reason"]
+    rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>"]
+    for job in jobs[:max_rows]:
+        elapsed = f"{job.elapsed_s:.1f} s" if job.elapsed_s is not None else ""
+        values = [
+            escape(job.test_id),
+            str(job.iteration),
+            "" if job.step is None else str(job.step),
+            f'<span style="color:{state_colour(job.state.value)}">{job.state.value}</span>',
+            escape(job.job_id or ""),
+            escape(job.nodes or ""),
+            elapsed,
+            escape(job.reason or ""),
+        ]
+        rows.append("<tr>" + "".join(f"<td>{v}</td>" for v in values) + "</tr>")
+    more = (
+        f"<p>... and {len(jobs) - max_rows} more jobs (run.status() has them all)</p>"
+        if len(jobs) > max_rows
+        else ""
+    )
+    return head + "<table>" + "".join(rows) + "</table>" + more

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from cloudai_nb import __version__
+from cloudai_nb._version import __version__
 
 Handler = Callable[[argparse.Namespace], int]
 

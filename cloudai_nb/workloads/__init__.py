@@ -14,7 +14,8 @@ def register_builtins() -> None:
     for definition in (SleepTestDefinition, BashCmdTestDefinition, NcclTestDefinition, FioTestDefinition):
         workloads.register(definition.model_fields["test_template_name"].default, definition)
 
-    from cloudai_nb.workloads import slurm, standalone
+    from cloudai_nb.workloads import results, slurm, standalone
 
     standalone.register()
     slurm.register()
+    results.register()
