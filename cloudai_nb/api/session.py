@@ -24,12 +24,29 @@ from cloudai_nb.engine.ledger import RUN_FILE
 if TYPE_CHECKING:
     import pandas as pd
 
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_PLACEHOLDER = re.compile(r"(?<!\$)\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
-def expand_placeholders(text: str, namespace: Mapping[str, Any]) -> str:
-    """Replace ``{name}`` with the value of a variable ``name`` (others, e.g. TOML tables, stay)."""
-    return _PLACEHOLDER.sub(lambda m: str(namespace[m[1]]) if m[1] in namespace else m[0], text)
+def expand_placeholders(text: str, namespace: Mapping[str, Any], label: str = "<cell>") -> str:
+    """Replace ``{name}`` with the value of the variable ``name``.
+
+    Inside a TOML string an unknown ``{name}`` stays as it is (``awk '{print}'``, and ``${HOME}``
+    is never touched); outside a string it can only be a placeholder, so it must be defined.
+    """
+    lines = text.split("\n")
+    for number, line in enumerate(lines, start=1):
+
+        def replace(match: re.Match[str], line: str = line, number: int = number) -> str:
+            name = match[1]
+            if name in namespace:
+                return str(namespace[name])
+            before = line[: match.start()]
+            if before.count('"') % 2 == 0 and before.count("'") % 2 == 0:
+                raise ConfigError(f"undefined variable {name!r} in {match[0]}", file=label, line=number)
+            return match[0]
+
+        lines[number - 1] = _PLACEHOLDER.sub(replace, line)
+    return "\n".join(lines)
 
 
 class Session:
@@ -59,8 +76,10 @@ class Session:
 
     # -- tests and scenarios ---------------------------------------------------------------------
 
-    def add_test(self, text: str, label: str = "<cell>") -> TestDefinition:
+    def add_test(self, text: str, label: str = "<cell>", name: str | None = None) -> TestDefinition:
         data = config.parse_toml(text, label)
+        if name:
+            data["name"] = name
         source = config.Source(label, text)
         if config.classify_or_none(data) != "test":
             raise ConfigError(
@@ -201,7 +220,11 @@ class Session:
         rows: list[dict[str, Any]]
         if what == "workloads":
             rows = [
-                {"workload": name, "model": f"{cls.__module__}.{cls.__qualname__}"}
+                {
+                    "workload": name,
+                    "description": (cls.__doc__ or "").strip().split("\n")[0],
+                    "model": f"{cls.__module__}.{cls.__qualname__}",
+                }
                 for name, cls in sorted(registry.workloads.items())
             ]
         elif what == "systems":
@@ -231,4 +254,10 @@ class Session:
             ]
         else:
             raise CloudAINbError(f"cannot list {what!r}; one of: workloads, systems, tests, scenarios, runs")
-        return pd.DataFrame(rows)
+        columns = {
+            "workloads": ["workload", "description", "model"],
+            "systems": ["system", "scheduler", "output_path", "current"],
+            "tests": ["test", "workload", "description", "sweep"],
+            "scenarios": ["scenario", "tests", "job_status_check"],
+        }[what]
+        return pd.DataFrame(rows, columns=columns)

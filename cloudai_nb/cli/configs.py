@@ -18,8 +18,22 @@ def verify_configs(args: argparse.Namespace) -> int:
     if not files:
         raise ConfigError("no .toml files found", file=", ".join(args.paths))
     tests: dict[str, TestDefinition] = {}
+    broken_tests = 0
     if args.tests_dir:
-        tests.update(config.load_tests(args.tests_dir))
+        # a broken test here is reported like any other file; the rest are still checked
+        for file in config.toml_files([args.tests_dir]):
+            if file in files:
+                continue
+            try:
+                data, source = config.read_toml(file)
+                if config.classify_or_none(data) == "test":
+                    test = config.test_from_dict(data, source)
+                    tests.setdefault(test.name, test)
+            except ConfigError as exc:
+                broken_tests += 1
+                for problem in exc.problems or [exc]:
+                    print(f"invalid  {problem if problem.file else problem.located(file)}")
+    invalid = 0
     parsed: dict[Path, tuple[dict[str, Any], config.Source] | ConfigError] = {}
     for file in files:
         try:
@@ -34,7 +48,6 @@ def verify_configs(args: argparse.Namespace) -> int:
                 tests.setdefault(test.name, test)
             except ConfigError:
                 pass
-    invalid = 0
     for file, entry in parsed.items():
         kind = "?"
         try:
@@ -55,8 +68,11 @@ def verify_configs(args: argparse.Namespace) -> int:
             continue
         print(f"ok       {file} ({kind})")
     valid = len(files) - invalid
-    print(f"{len(files)} file{'s' if len(files) != 1 else ''}: {valid} valid, {invalid} invalid")
-    return 1 if invalid else 0
+    line = f"{len(files)} file{'s' if len(files) != 1 else ''}: {valid} valid, {invalid} invalid"
+    if broken_tests:
+        line += f" (and {broken_tests} invalid in --tests-dir)"
+    print(line)
+    return 1 if invalid or broken_tests else 0
 
 
 def _summary(obj: Any) -> str:

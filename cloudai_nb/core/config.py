@@ -98,9 +98,12 @@ def classify(data: Mapping[str, Any]) -> ConfigKind:
         return "scenario"
     if "test_template_name" in data:
         return "test"
+    hint = ""
+    for key in data:
+        hint = hint or did_you_mean(str(key), ("scheduler", "Tests", "test_template_name"))
     raise ConfigError(
         "cannot tell what this file configures: a system has a 'scheduler' key, "
-        "a test a 'test_template_name', a scenario [[Tests]]"
+        "a test a 'test_template_name', a scenario [[Tests]]" + hint
     )
 
 
@@ -159,7 +162,8 @@ def _merge_messages(messages: list[str]) -> str:
     ]
     if len(kinds) == len(messages) > 1:
         names = [k.split(",")[0] for k in kinds]
-        return "expected a " + ", ".join(names[:-1]) + " or " + names[-1]
+        article = "an" if names[0][0] in "aeiou" else "a"
+        return f"expected {article} " + ", ".join(names[:-1]) + " or " + names[-1]
     return messages[0]
 
 
@@ -343,7 +347,9 @@ def _test_run_data(
                 "give either test_name or an inline test_template_name, not both", "test_template_name"
             )
         if test_name not in tests:
-            known = ", ".join(sorted(tests)) or "none (pass --tests-dir)"
+            known = (
+                ", ".join(sorted(tests)) or "none (load tests: --tests-dir, tests_dir=, %cloudai_test --dir)"
+            )
             raise error(
                 f"unknown test_name {test_name!r}{did_you_mean(str(test_name), tests)}; tests found: {known}",
                 "test_name",

@@ -94,6 +94,8 @@ class Ledger:
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
 
     def close(self) -> None:
+        if self._lock_fd is not None and (self.run_dir / SUMMARY_FILE).exists():
+            (self.run_dir / LOCK_FILE).unlink(missing_ok=True)  # finished: nobody needs to drive it
         for fd in (self._fd, self._lock_fd):
             if fd is not None:
                 with contextlib.suppress(OSError):

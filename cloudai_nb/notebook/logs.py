@@ -21,7 +21,7 @@ def show_log(path: Path, lines: int) -> Any:
 
     if not path.exists():
         return Pretty(f"({path} does not exist yet)")
-    return Pretty(tail(path, lines))
+    return Pretty(tail(path, lines) or f"({path.name} is empty)")
 
 
 def follow_log(job: Job, path: Path, lines: int) -> Any:

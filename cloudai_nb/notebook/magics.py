@@ -66,17 +66,22 @@ class CloudAIMagics(Magics):
     # -- %%cloudai_test --------------------------------------------------------------------------
 
     @magic_arguments()
+    @argument("name", nargs="?", help="the test's name (else the TOML's name)")
     @argument("--dir", metavar="DIR", help="load every test TOML in a folder instead of the cell")
     @line_cell_magic
     @user_errors
     def cloudai_test(self, line: str, cell: str | None = None) -> Any:
-        """Register the cell's TOML (CloudAI's test schema) as a test of this session."""
+        """Register the cell's TOML (CloudAI's test schema) as a test of this session.
+
+        The cell may use Python variables as ``{name}``. Scenarios and ``%cloudai_run NAME`` refer
+        to the test by its name.
+        """
         args = parse_argstring(self.cloudai_test, line)
         if args.dir:
             return sorted(self.session.add_tests_dir(args.dir))
         if not cell or not cell.strip():
             raise UsageError("%%cloudai_test needs a cell with a test's TOML (or %cloudai_test --dir DIR)")
-        return self.session.add_test(self._expand(cell))
+        return self.session.add_test(self._expand(cell), name=args.name)
 
     # -- %%cloudai_scenario ----------------------------------------------------------------------
 
@@ -103,7 +108,12 @@ class CloudAIMagics(Magics):
     @line_cell_magic
     @user_errors
     def cloudai_run(self, line: str, cell: str | None = None) -> Any:
-        """Start a scenario (or a single test) and return its Run at once; the jobs go on in the background."""
+        """Start a scenario (or a single test) and return its Run at once; the jobs go on in the background.
+
+        As a cell magic (``%%cloudai_run``), the cell is a scenario or a single test in TOML, and may
+        use Python variables as ``{name}``. The Run shows a live view; ``await run`` waits for it
+        without blocking the kernel.
+        """
         args = parse_argstring(self.cloudai_run, line)
         if cell is not None and cell.strip():
             scenario = self.session.from_cell(self._expand(cell))

@@ -14,5 +14,7 @@ class BashCmdArgs(CmdArgs):
 
 
 class BashCmdTestDefinition(TestDefinition):
+    """Any command line, run by bash; key=value lines in stdout are metrics."""
+
     test_template_name: Literal["BashCmd"] = "BashCmd"
     cmd_args: BashCmdArgs

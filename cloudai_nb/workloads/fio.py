@@ -36,5 +36,7 @@ class FioCmdArgs(CmdArgs):
 
 
 class FioTestDefinition(TestDefinition):
+    """fio, the flexible I/O tester: bandwidth, IOPS and latency percentiles."""
+
     test_template_name: Literal["Fio"] = "Fio"
     cmd_args: FioCmdArgs = Field(default_factory=FioCmdArgs)

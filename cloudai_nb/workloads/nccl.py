@@ -86,5 +86,7 @@ class NcclCmdArgs(CmdArgs):
 
 
 class NcclTestDefinition(TestDefinition):
+    """NVIDIA nccl-tests (all_reduce_perf and friends): bus bandwidth per message size."""
+
     test_template_name: Literal["NcclTest"] = "NcclTest"
     cmd_args: NcclCmdArgs = Field(default_factory=NcclCmdArgs)

@@ -15,5 +15,7 @@ class SleepCmdArgs(CmdArgs):
 
 
 class SleepTestDefinition(TestDefinition):
+    """Sleep for a number of seconds (orchestration checks)."""
+
     test_template_name: Literal["Sleep"] = "Sleep"
     cmd_args: SleepCmdArgs = Field(default_factory=SleepCmdArgs)

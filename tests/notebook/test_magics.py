@@ -171,3 +171,28 @@ def test_unload_removes_the_magics_and_reload_works(shell):
     shell.extension_manager.load_extension("cloudai_nb")
     assert "cloudai_run" in shell.magics_manager.magics["line"]
     assert "cloudai_test" in shell.magics_manager.magics["cell"]
+
+
+def test_placeholders_outside_strings_must_be_defined(shell):
+    with pytest.raises(UsageError, match=r"^<cell>:3: undefined variable 'nosuchvar' in \{nosuchvar\}$"):
+        shell.run_cell_magic(
+            "cloudai_test",
+            "",
+            'name = "n"\ntest_template_name = "Sleep"\ncmd_args = {seconds = {nosuchvar}}\n',
+        )
+    # inside strings, braces that are not variables (awk, ${HOME}) stay as they are
+    test = shell.run_cell_magic(
+        "cloudai_test",
+        "",
+        'name = "a"\ntest_template_name = "BashCmd"\ncmd_args = {cmd = "awk \'{print}\' ${HOME}"}\n',
+    )
+    assert test.cmd_args.cmd == "awk '{print}' ${HOME}"
+
+
+def test_test_cell_takes_a_name(shell):
+    assert shell.run_cell_magic("cloudai_test", "nap2", NAP).name == "nap2"
+    assert "nap2" in set(line(shell, "cloudai_list", "tests")["test"])
+
+
+def test_empty_listing_keeps_its_columns(shell):
+    assert list(line(shell, "cloudai_list", "scenarios").columns) == ["scenario", "tests", "job_status_check"]

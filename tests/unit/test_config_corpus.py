@@ -365,3 +365,18 @@ def test_module_cli_exit_code_and_no_traceback() -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "Tests[1].dependencies[0].id" in result.stdout
+
+
+def test_a_broken_test_in_tests_dir_is_reported_and_the_rest_still_checked(tmp_path, capsys):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "ok.toml").write_text('name = "ok"\ntest_template_name = "Sleep"\n')
+    (tests / "bad.toml").write_text('name = "bad"\ntest_template_name = "Slep"\n')
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('name = "s"\n[[Tests]]\nid = "a"\ntest_name = "ok"\n')
+    rc = main(["verify-configs", str(scenario), "--tests-dir", str(tests)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "bad.toml:2: test_template_name: unknown test_template_name 'Slep'" in out
+    assert f"ok       {scenario} (scenario)" in out
+    assert out.rstrip().endswith("1 file: 1 valid, 0 invalid (and 1 invalid in --tests-dir)")
