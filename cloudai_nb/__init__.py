@@ -15,19 +15,21 @@ from typing import TYPE_CHECKING, Any
 from cloudai_nb._version import __version__
 
 if TYPE_CHECKING:
-    from cloudai_nb.api import Run, load_run, run, runs
+    from cloudai_nb.api import Run, compare, load_run, results, run, runs
 
 __all__ = [
     "Run",
     "__version__",
+    "compare",
     "load_ipython_extension",
     "load_run",
+    "results",
     "run",
     "runs",
     "unload_ipython_extension",
 ]
 
-_LAZY = {"Run", "load_run", "run", "runs"}
+_LAZY = {"Run", "compare", "load_run", "results", "run", "runs"}
 
 
 def __getattr__(name: str) -> Any:
@@ -36,6 +38,10 @@ def __getattr__(name: str) -> Any:
 
         return getattr(cloudai_nb.api, name)
     raise AttributeError(f"module 'cloudai_nb' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -7,7 +7,19 @@
 
 from __future__ import annotations
 
+from cloudai_nb.api.analysis import Best, compare, results
 from cloudai_nb.api.run import Run
 from cloudai_nb.api.runs import default_system, load_run, resolve_scenario, resolve_system, run, runs
 
-__all__ = ["Run", "default_system", "load_run", "resolve_scenario", "resolve_system", "run", "runs"]
+__all__ = [
+    "Best",
+    "Run",
+    "compare",
+    "default_system",
+    "load_run",
+    "resolve_scenario",
+    "resolve_system",
+    "results",
+    "run",
+    "runs",
+]

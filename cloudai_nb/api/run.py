@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 from cloudai_nb.api.driver import engine
 from cloudai_nb.core.errors import CloudAINbError, JobFailedError
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.models import JobState
 from cloudai_nb.engine.ledger import Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from cloudai_nb.api.analysis import Best
 
 OBSERVE_INTERVAL_S = 0.2
 
@@ -207,47 +208,29 @@ class Run:
             frame[name] = pd.to_datetime(frame[name], utc=True)
         return frame
 
-    def results(self) -> pd.DataFrame:
-        """Tidy results: one row per measured value (test_id, iteration, step, parameters, metric,
-        value, unit), from each finished job's workload parser."""
-        import pandas as pd
+    def results(self, *, wide: bool = False) -> pd.DataFrame:
+        """Measured values of the finished jobs, from each workload's parser.
 
-        from cloudai_nb.core import registry
+        Tidy by default: one row per value (test_id, iteration, step, each sweep parameter, the
+        parser's own keys such as ``size_b``, metric, value, unit, job_id). ``wide=True`` puts one
+        metric per column instead.
+        """
+        from cloudai_nb.api.analysis import results_frame, widen
 
-        system_type = type(self._run.system)
-        rows: list[dict[str, Any]] = []
-        jobs = self.jobs
-        params = sorted({name for job in jobs for name in job.params})
-        for job in jobs:
-            if not job.is_done or job.state is JobState.SKIPPED or job._test_run is None:
-                continue
-            test = job.test_run.test
-            parser = registry.result_parsers.find((system_type, type(test)))
-            if parser is None:
-                continue
-            context = {"test_id": job.test_id, "iteration": job.iteration, "step": job.step}
-            context.update({name: job.params.get(name) for name in params})
-            context.update(
-                {"workload": test.test_template_name, "state": job.state.value, "job_id": job.job_id}
-            )
-            for row in parser.parse(test, job.output_path, job):
-                rows.append({**context, **row})
-        columns = [
-            "test_id",
-            "iteration",
-            "step",
-            *params,
-            "workload",
-            "state",
-            "job_id",
-            "metric",
-            "value",
-            "unit",
-        ]
-        frame = pd.DataFrame.from_records(rows, columns=columns)
-        frame["step"] = frame["step"].astype("Int64")
-        frame["value"] = pd.to_numeric(frame["value"], errors="coerce")
-        return frame
+        frame = results_frame(self)
+        return widen(frame) if wide else frame
+
+    def best(self, metric: str, *, maximize: bool = True) -> Best:
+        """The sweep step with the best mean ``metric`` (over iterations), and its test as TOML."""
+        from cloudai_nb.api.analysis import best
+
+        return best(self, metric, maximize=maximize)
+
+    def plot(self, metric: str | None = None) -> Any:
+        """A matplotlib figure with a sensible default per workload (returned, not only shown)."""
+        from cloudai_nb.api.plots import plot_run
+
+        return plot_run(self, metric)
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""

@@ -55,6 +55,14 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true", help="print the jobs as a JSON list")
     status.set_defaults(handler="cloudai_nb.cli.runs:status")
 
+    results = commands.add_parser("results", help="print the measured values of a run (tidy table)")
+    results.add_argument(
+        "run_dir", metavar="RUN_DIR", help="a run directory (or an output dir: its newest run)"
+    )
+    results.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    results.add_argument("--wide", action="store_true", help="one column per metric")
+    results.set_defaults(handler="cloudai_nb.cli.runs:results")
+
     cancel = commands.add_parser("cancel", help="cancel a run: its live jobs are killed, nothing more starts")
     cancel.add_argument("run_dir", metavar="RUN_DIR")
     cancel.set_defaults(handler="cloudai_nb.cli.runs:cancel")

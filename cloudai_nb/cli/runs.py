@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 import time
@@ -120,13 +121,29 @@ def status(args: argparse.Namespace) -> int:
     result = load_run(run_dir, attach=False)
     if args.json:
         frame = result.status()
-        print(frame.to_json(orient="records", date_format="iso", indent=1))
+        records = json.loads(frame.to_json(orient="records", date_format="iso"))
+        print(json.dumps(records, indent=2))
         return 0
     print_table(result)
     state = result.state
     if not result.done and not Ledger.driven_by_someone(run_dir):
         state = "DETACHED (no process drives it; load_run() in a notebook or script takes it over)"
     print(f"\n{result.name}: {state} in {run_dir}")
+    return 0
+
+
+def results(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    run = load_run(_run_dir(args.run_dir), attach=False)
+    frame = run.results(wide=args.wide)
+    if args.csv:
+        print(frame.to_csv(index=False), end="")
+    elif frame.empty:
+        print(f"{run.name}: no results (yet) in {run.path}")
+    else:
+        with pd.option_context("display.width", 200, "display.max_columns", 40, "display.max_rows", 500):
+            print(frame.to_string(index=False, na_rep=""))
     return 0
 
 

@@ -480,10 +480,49 @@ class ScenarioRun:
                     "states": counts,
                     "failed": [job.key for job in self.jobs if is_failed(job)],
                     "stop_reason": self.plan.stop_reason,
+                    "system": {"name": self.system.name, "scheduler": self.system.scheduler},
+                    "job_list": [self._job_summary(job) for job in self.jobs],
                 }
             )
             self._finished.set()
         self.ledger.close()
+
+    def _job_summary(self, job: Job) -> dict[str, Any]:
+        """One job in summary.json: where and how it ran, and its headline metrics."""
+        entry: dict[str, Any] = {
+            "key": job.key,
+            "test_id": job.test_id,
+            "iteration": job.iteration,
+            "step": job.step,
+            "params": job.params,
+            "state": job.state.value,
+            "reason": job.reason,
+            "exit_code": job.exit_code,
+            "job_id": job.job_id,
+            "nodes": job.nodes,
+            "started": job.started.isoformat() if job.started else None,
+            "ended": job.ended.isoformat() if job.ended else None,
+            "elapsed_s": job.elapsed_s,
+        }
+        if job.state is JobState.COMPLETED and job._test_run is not None:
+            parser = registry.result_parsers.find((type(self.system), type(job.test_run.test)))
+            wanted = getattr(parser, "headline", ())
+            if parser is not None and wanted:
+                try:
+                    rows = parser.parse(job.test_run.test, job.output_path, job)
+                except Exception as exc:  # a parser bug must not lose the summary
+                    log.warning("headline metrics of %s: %s", job.key, exc)
+                    rows = []
+                metrics: dict[str, float] = {}
+                for row in rows:
+                    if (
+                        row.get("metric") in wanted
+                        and row["metric"] not in metrics
+                        and row.get("value") is not None
+                    ):
+                        metrics[row["metric"]] = row["value"]
+                entry["metrics"] = metrics
+        return entry
 
     def wait_finished(self, timeout: float | None = None) -> bool:
         """Block this thread until the run ends (never call it on the loop that drives the run)."""

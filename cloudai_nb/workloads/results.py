@@ -18,7 +18,10 @@ from typing import Any
 from cloudai_nb.core.job import Job
 from cloudai_nb.core.models import TestDefinition
 from cloudai_nb.core.system import System
+from cloudai_nb.workloads import fio_parser, nccl_parser
 from cloudai_nb.workloads.bash_cmd import BashCmdTestDefinition
+from cloudai_nb.workloads.fio import FioTestDefinition
+from cloudai_nb.workloads.nccl import NcclTestDefinition
 from cloudai_nb.workloads.sleep import SleepTestDefinition
 
 Row = dict[str, Any]
@@ -50,6 +53,8 @@ def _duration(job: Job) -> list[Row]:
 
 @dataclass(frozen=True)
 class SleepResults:
+    headline = ("duration",)
+
     def parse(self, test: TestDefinition, folder: Path, job: Job) -> list[Row]:
         assert isinstance(test, SleepTestDefinition)
         return [{"metric": "requested", "value": float(test.cmd_args.seconds), "unit": "s"}, *_duration(job)]
@@ -57,6 +62,8 @@ class SleepResults:
 
 @dataclass(frozen=True)
 class BashCmdResults:
+    headline = ("duration",)
+
     def parse(self, test: TestDefinition, folder: Path, job: Job) -> list[Row]:
         rows: list[Row] = []
         if job.exit_code is not None:
@@ -64,8 +71,37 @@ class BashCmdResults:
         return rows + _duration(job) + key_value_metrics(read_text(folder / "stdout.txt"))
 
 
+@dataclass(frozen=True)
+class FioResults:
+    """Bandwidth (MiB/s), IOPS and latency percentiles (us) per fio job and direction."""
+
+    headline = ("bandwidth", "iops")
+
+    def parse(self, test: TestDefinition, folder: Path, job: Job) -> list[Row]:
+        rows, _ = fio_parser.parse(read_text(folder / "stdout.txt"))
+        return rows
+
+    def check(self, folder: Path) -> str | None:
+        return fio_parser.parse(read_text(folder / "stdout.txt"))[1]
+
+
+@dataclass(frozen=True)
+class NcclResults:
+    """One row per message size and measure, plus the average bus bandwidth."""
+
+    headline = ("avg_busbw",)
+
+    def parse(self, test: TestDefinition, folder: Path, job: Job) -> list[Row]:
+        return nccl_parser.to_rows(nccl_parser.parse(read_text(folder / "stdout.txt")))
+
+    def check(self, folder: Path) -> str | None:
+        return nccl_parser.parse(read_text(folder / "stdout.txt")).failure_reason()
+
+
 def register() -> None:
     from cloudai_nb.core.registry import result_parsers
 
     result_parsers.register((System, SleepTestDefinition), SleepResults())
     result_parsers.register((System, BashCmdTestDefinition), BashCmdResults())
+    result_parsers.register((System, FioTestDefinition), FioResults())
+    result_parsers.register((System, NcclTestDefinition), NcclResults())
