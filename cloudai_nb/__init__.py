@@ -16,11 +16,13 @@ from cloudai_nb._version import __version__
 
 if TYPE_CHECKING:
     from cloudai_nb.api import Run, compare, load_run, results, run, runs
+    from cloudai_nb.notebook import form
 
 __all__ = [
     "Run",
     "__version__",
     "compare",
+    "form",
     "load_ipython_extension",
     "load_run",
     "results",
@@ -33,6 +35,10 @@ _LAZY = {"Run", "compare", "load_run", "results", "run", "runs"}
 
 
 def __getattr__(name: str) -> Any:
+    if name == "form":
+        from cloudai_nb.notebook import form
+
+        return form
     if name in _LAZY:
         import cloudai_nb.api
 

@@ -279,20 +279,26 @@ class TestDefinition(StrictModel):
         """Sweep dimensions: dotted ``cmd_args`` path -> the values to try (empty: no sweep)."""
         return self._sweep
 
-    def cmd_args_dict(self) -> dict[str, Any]:
-        """``cmd_args`` as plain data with sweep dimensions back as lists (what the TOML said)."""
-        data = self.cmd_args.model_dump(mode="json", exclude_none=True)
+    def cmd_args_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """``cmd_args`` as plain data with sweep dimensions back as lists (what the TOML said).
+
+        ``compact`` leaves out values equal to their defaults.
+        """
+        data = self.cmd_args.model_dump(mode="json", exclude_none=True, exclude_defaults=compact)
         for path, values in self._sweep.items():
             if not path.startswith("extra_env_vars."):
                 data = with_path(data, path, list(values))
         return data
 
-    def toml_dict(self) -> dict[str, Any]:
-        """This definition as CloudAI's Test TOML data (sweeps as lists, defaults left out)."""
+    def toml_dict(self, *, compact: bool = False) -> dict[str, Any]:
+        """This definition as CloudAI's Test TOML data (sweeps as lists).
+
+        ``compact`` also leaves out the ``cmd_args`` equal to their defaults (for people to read).
+        """
         data = self.model_dump(mode="json", exclude_none=True, exclude_defaults=True, exclude={"cmd_args"})
         data["name"] = self.name
         data["test_template_name"] = self.test_template_name
-        args = self.cmd_args_dict()
+        args = self.cmd_args_dict(compact=compact)
         if args:
             data["cmd_args"] = args
         for path, values in self._sweep.items():

@@ -29,3 +29,19 @@ def unload_ipython_extension(ipython: Any) -> None:
             del manager.magics[kind][name]
     manager.registry.pop(CloudAIMagics.__name__, None)
     ipython.display_formatter.mimebundle_formatter.pop(Run, None)
+
+
+def form(workload: str | None = None, system: str | None = None, *, test: Any = None, run: Any = None) -> Any:
+    """``cloudai_nb.form()``: a job form in the notebook's session (see `%cloudai_form`)."""
+    from IPython import get_ipython
+
+    from cloudai_nb.api.session import Session
+    from cloudai_nb.notebook.job_form import form as make_form
+
+    shell = get_ipython()
+    session = shell.user_ns.get("cloudai_session") if shell is not None else None
+    if not isinstance(session, Session):
+        session = Session()
+    if system:
+        session.use_system(system)
+    return make_form(session, workload, test=test, run=run)

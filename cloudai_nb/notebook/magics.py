@@ -141,6 +141,26 @@ class CloudAIMagics(Magics):
             run.wait()
         return run
 
+    # -- %cloudai_form --------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("workload", nargs="?", help="a workload (default: Sleep), or a test of this session")
+    @argument(
+        "--from-run", metavar="RUN", help="pre-fill from a run (its first test): run it again with changes"
+    )
+    @line_magic
+    @user_errors
+    def cloudai_form(self, line: str) -> Any:
+        """A form to configure and submit a job without writing TOML (Preview, Submit, Copy as TOML)."""
+        from cloudai_nb.notebook.job_form import form
+
+        args = parse_argstring(self.cloudai_form, line)
+        if args.from_run:
+            return form(self.session, run=self.session.find_run(args.from_run))
+        if args.workload and args.workload in self.session.tests:
+            return form(self.session, test=self.session.tests[args.workload])
+        return form(self.session, args.workload)
+
     # -- %cloudai_status / results / cancel / logs ----------------------------------------------
 
     @magic_arguments()
