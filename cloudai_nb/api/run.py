@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cloudai_nb.api.analysis import Best
 
 OBSERVE_INTERVAL_S = 0.2
+WAIT_STEP_S = 0.1
 
 STATUS_COLUMNS = [
     "test_id",
@@ -112,12 +113,27 @@ class Run:
         ``check=True`` raises `JobFailedError` when the run did not complete.
         """
         if self._future is not None:
-            try:
-                self._future.result(timeout)
-            except concurrent.futures.TimeoutError:
-                raise TimeoutError(f"run {self.path.name} still {self.state} after {timeout} s") from None
-            except BaseException as exc:
-                self._error = exc
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                # short waits: a lock wait without a timeout would not see Ctrl-C in the main thread
+                step = (
+                    WAIT_STEP_S
+                    if deadline is None
+                    else min(WAIT_STEP_S, max(0.0, deadline - time.monotonic()))
+                )
+                try:
+                    self._future.result(step)
+                    break
+                except concurrent.futures.TimeoutError:
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise TimeoutError(
+                            f"run {self.path.name} still {self.state} after {timeout} s"
+                        ) from None
+                except concurrent.futures.CancelledError:
+                    break
+                except Exception as exc:  # the run's own failure; Ctrl-C goes to the caller
+                    self._error = exc
+                    break
         else:
             deadline = None if timeout is None else time.monotonic() + timeout
             while not self.done:  # observed: someone else drives it; re-read the ledger
@@ -136,7 +152,7 @@ class Run:
         if self._future is not None:
             try:
                 await asyncio.wrap_future(self._future)
-            except BaseException as exc:
+            except Exception as exc:
                 self._error = exc
         else:
             while not self.done:
