@@ -43,7 +43,7 @@ class FieldSpec:
 
     @property
     def help(self) -> str:
-        bits = [self.description] if self.description else []
+        bits = [self.description.rstrip(".")] if self.description else []
         if self.minimum is not None or self.maximum is not None:
             low = "" if self.minimum is None else f"{self.minimum:g} <= "
             high = "" if self.maximum is None else f" <= {self.maximum:g}"
@@ -284,7 +284,7 @@ class FormModel:
             return FormResult(errors={str(e["loc"][0]): _words(e["msg"]) for e in exc.errors()})
         from cloudai_nb.core import sweep
 
-        return FormResult(test_run, steps=sweep.count(test_run))
+        return FormResult(test_run, steps=sweep.count(test_run) * test_run.iterations)
 
     def scenario(self) -> TestScenario:
         result = self.result()
@@ -335,4 +335,5 @@ def _by_field(exc: ConfigError, prefix: str) -> dict[str, str]:
 
 
 def steps_label(result: FormResult) -> str:
-    return f"{result.steps} step{'s' if result.steps != 1 else ''}" if result.steps > 1 else "1 job"
+    """How many jobs Submit will start (sweep steps times iterations)."""
+    return f"{result.steps} job{'s' if result.steps != 1 else ''}"

@@ -42,7 +42,7 @@ def test_values_become_the_test_run_and_sweeps_count_steps(session):
     assert run.test.cmd_args.iters == 50
     assert run.test.sweep == {"minbytes": ["1M", "4M", "16M"]}
     assert run.num_nodes == [1, 2]
-    assert "6 steps" in built.steps.value
+    assert "6 jobs" in built.steps.value
 
 
 def shown(box) -> str:
