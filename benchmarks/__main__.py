@@ -8,7 +8,7 @@ import platform
 import sys
 import time
 
-from benchmarks import dataframes, engine, startup
+from benchmarks import dataframes, engine, load, slurm, startup
 from benchmarks.figures import Figure, table
 
 
@@ -17,7 +17,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in seconds")
     args = parser.parse_args()
     figures: list[Figure] = []
-    for module in (startup, engine, dataframes):
+    for module in (startup, load, engine, slurm, dataframes):
         figures += module.measure(args.quick)
     cores = os.cpu_count()
     print(

@@ -18,6 +18,16 @@ EXIT_FILE = ".exit_code"
 COMMAND_FILE = "command.sh"
 
 
+def raise_open_file_limit(wanted: int = 65536) -> None:
+    """Lift the soft limit on open files towards the hard one (1024 by default is too few)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def exit_code_of(status: ExitStatus) -> int:
     """Shell convention: a signal N reads as 128 + N."""
     return status.code if status.code is not None else 128 + (status.signal or 0)
@@ -30,6 +40,7 @@ class StandaloneBackend(Backend):
         self, system: StandaloneSystem, executor: LocalExecutor | None = None, grace: float = 5.0
     ) -> None:
         super().__init__(system)
+        raise_open_file_limit()  # one process watch (a descriptor) per live job
         self.executor = executor or LocalExecutor()
         self.grace = grace
         self._argv: dict[str, list[str]] = {}
