@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import Any, ClassVar, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -26,6 +26,9 @@ from pydantic_core import PydanticCustomError
 from cloudai_nb.core.duration import parse_time_limit
 from cloudai_nb.core.errors import did_you_mean
 from cloudai_nb.core.nodelist import NodeListError, expand
+
+if TYPE_CHECKING:
+    from cloudai_nb.core.installables import GitRepo, Installable
 
 EnvValue = str | int | float | bool
 
@@ -208,6 +211,7 @@ class TestDefinition(StrictModel):
     extra_env_vars: dict[str, EnvValue] = Field(default_factory=dict)
     extra_cmd_args: dict[str, str] = Field(default_factory=dict)
     extra_container_mounts: list[str] = Field(default_factory=list)
+    git_repos: list[GitRepo] = Field(default_factory=list, description="Repositories the test needs.")
     # CloudAI's design-space exploration keys: sweeps here always run every combination (a grid).
     agent: Literal["grid_search"] = Field(default="grid_search", description="How sweeps are explored.")
     agent_steps: int = Field(default=1, ge=1)
@@ -305,6 +309,17 @@ class TestDefinition(StrictModel):
             if path.startswith("extra_env_vars."):
                 data = with_path(data, path, list(values))
         return data
+
+    def installables(self) -> list[Installable]:
+        """What must be installed on the system before this test runs: its git repos, and its
+        container image when ``cmd_args`` has a non-empty ``docker_image_url``."""
+        from cloudai_nb.core.installables import DockerImage
+
+        items: list[Installable] = list(self.git_repos)
+        url = getattr(self.cmd_args, "docker_image_url", None)
+        if isinstance(url, str) and url:
+            items.append(DockerImage(url=url))
+        return items
 
     def with_params(self, params: dict[str, Any]) -> TestDefinition:
         """One concrete step of a sweep.
@@ -419,3 +434,8 @@ class TestScenario(StrictModel):
             if run.id == test_id:
                 return run
         raise KeyError(test_id)
+
+
+# `installables` subclasses StrictModel, so it comes after this module; importing it resolves
+# TestDefinition's ``git_repos`` annotation (see the end of that module).
+from cloudai_nb.core import installables as _installables  # noqa: E402, F401

@@ -230,3 +230,30 @@ class CloudAIMagics(Magics):
         """List workloads, systems, tests, scenarios or runs as a DataFrame."""
         args = parse_argstring(self.cloudai_list, line)
         return self.session.listing(args.what)
+
+    # -- %cloudai_install ------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("target", nargs="?", help="a scenario or test of the session, or a TOML file")
+    @argument("-s", "--system", help="system name or TOML (default: the session's)")
+    @argument("--uninstall", action="store_true", help="remove what the target installed instead")
+    @argument("--status", action="store_true", help="show what is installed, change nothing")
+    @argument("--dry-run", action="store_true", help="show the commands, run nothing")
+    @line_magic
+    @user_errors
+    def cloudai_install(self, line: str) -> Any:
+        """Install what a scenario or test needs (git repos, files, venvs, images) on the system.
+
+        Runs install by themselves before they submit; this does it ahead of time. Without a
+        target, every test of the session.
+        """
+        from cloudai_nb.api import install as api
+
+        args = parse_argstring(self.cloudai_install, line)
+        system = self.session.use_system(args.system) if args.system else self.session.system
+        target: Any = self.session.resolve(args.target) if args.target else list(self.session.tests.values())
+        if args.uninstall:
+            return api.uninstall(target, system, progress=print)
+        if args.status:
+            return api.installed(target, system)
+        return api.install(target, system, progress=None if args.dry_run else print, dry_run=args.dry_run)

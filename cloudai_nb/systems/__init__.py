@@ -22,8 +22,10 @@ def register_builtins() -> None:
     """Register the backends that ship with cloudai_nb."""
     from cloudai_nb.core.registry import backends
     from cloudai_nb.core.system import SlurmSystem, StandaloneSystem
+    from cloudai_nb.systems import installers
     from cloudai_nb.systems.slurm.backend import SlurmBackend
     from cloudai_nb.systems.standalone.backend import StandaloneBackend
 
     backends.register(StandaloneSystem, StandaloneBackend)
     backends.register(SlurmSystem, SlurmBackend)
+    installers.register()

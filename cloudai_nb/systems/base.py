@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cloudai_nb.core import registry
+from cloudai_nb.core import installables, registry
 from cloudai_nb.core.job import Job
 from cloudai_nb.core.models import JobState, TestDefinition
 from cloudai_nb.core.system import System
@@ -79,6 +79,7 @@ def job_environment(system: System, test: TestDefinition, job: Job) -> dict[str,
     env: dict[str, str] = {}
     for source in (system.global_env_vars, test.extra_env_vars):
         env.update({k: _env_text(v) for k, v in source.items()})
+    env.update(installables.job_env(system.install_path, test.installables()))  # CLOUDAI_NB_GIT_<NAME>...
     env.update(
         {
             "CLOUDAI_NB_OUTPUT_DIR": str(job.output_path),
