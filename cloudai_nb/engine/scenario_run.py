@@ -21,6 +21,7 @@ from cloudai_nb.core.errors import CloudAINbError, RunNotFoundError, SubmissionE
 from cloudai_nb.core.job import Job, now
 from cloudai_nb.core.models import JobState, TestScenario
 from cloudai_nb.core.system import System
+from cloudai_nb.engine import install_step
 from cloudai_nb.engine.ledger import Ledger, LedgerState
 from cloudai_nb.engine.plan import Plan, is_failed
 from cloudai_nb.engine.poller import Poller, poller_for
@@ -33,6 +34,7 @@ RunState = Literal["NEW", "RUNNING", "COMPLETED", "FAILED", "CANCELLED", "DRY_RU
 Listener = Callable[[Job], None]
 TEST_RUN_FILE = "test-run.toml"
 CANCEL_FILE = "cancel.request"
+SUBMIT_CONCURRENCY = 4
 CANCEL_CHECK_INTERVAL = 0.5
 
 
@@ -234,6 +236,8 @@ class ScenarioRun:
                     self.poller.track(job, self.apply)
             watcher = self.loop.create_task(self._watch_cancel_requests())
             try:
+                if not self.dry_run:  # git repos, venvs, images first; a failure fails the waiting jobs
+                    await install_step.install_before_run(self)
                 while True:
                     await self._advance()
                     if self.plan.all_done:
@@ -290,8 +294,17 @@ class ScenarioRun:
                     cancel.append(job)
             if cancel:
                 await self.poller.backend.cancel(cancel)
-            for job in actions.submit:
-                await self._submit(job)
+            if len(actions.submit) == 1:
+                await self._submit(actions.submit[0])
+            elif actions.submit:
+                # independent jobs: a few submissions in flight at once (sbatch waits on the controller)
+                limit = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+
+                async def submit(job: Job, limit: asyncio.Semaphore = limit) -> None:
+                    async with limit:
+                        await self._submit(job)
+
+                await asyncio.gather(*(submit(job) for job in actions.submit))
 
     async def _submit(self, job: Job) -> None:
         assert self.poller is not None

@@ -16,6 +16,7 @@ from cloudai_nb.core.nodelist import NodeListError, expand
 from cloudai_nb.core.system import SlurmSystem
 from cloudai_nb.systems.base import Backend, Update, command_builder, job_environment
 from cloudai_nb.systems.exec import TIMED_OUT, Completed, LocalExecutor
+from cloudai_nb.systems.installers import installed_image_and_mounts
 from cloudai_nb.systems.slurm import nodes as node_rules
 from cloudai_nb.systems.slurm.sbatch import (
     ENV_FILE,
@@ -72,6 +73,8 @@ class SlurmBackend(Backend):
         self._submitted_at: dict[str, float] = {}
         self._submit_line: dict[str, str] = {}
         self._sinfo: tuple[float, dict[str, dict[str, str]]] | None = None
+        self._prepared: dict[str, node_rules.NodeRequest] = {}
+        self._sinfo_lock = asyncio.Lock()  # the script written by prepare()
 
     async def _run(self, argv: list[str], timeout: float = QUERY_TIMEOUT_S) -> Completed:
         self.calls[argv[0]] = self.calls.get(argv[0], 0) + 1
@@ -93,7 +96,7 @@ class SlurmBackend(Backend):
         return SbatchSpec(
             job_name=f"cloudai_nb.{job.key.replace('/', '.')}",
             output_dir=job.output_path,
-            steps=(SrunStep(tuple(command.argv), command.image, tuple(command.mounts)),),
+            steps=(SrunStep(tuple(command.argv), *installed_image_and_mounts(self.slurm, test, command)),),
             partition=request.partition or self.slurm.default_partition,
             account=self.slurm.account,
             num_nodes=None if request.nodelist else request.num_nodes,
@@ -119,6 +122,7 @@ class SlurmBackend(Backend):
         run = job.test_run
         request = node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=None)
         self._write(job, request)
+        self._prepared[job.uid] = request
 
     async def _live_nodes(self, partition: str, *, fresh: bool) -> dict[str, str]:
         """Nodes of ``partition`` and their states, from one ``sinfo`` call.
@@ -126,12 +130,13 @@ class SlurmBackend(Backend):
         Checking a node count only needs to know which nodes exist, so a recent answer is reused
         (a burst of submissions costs one sinfo); picking idle nodes for a group asks afresh.
         """
-        now = time.monotonic()
-        if fresh or self._sinfo is None or now - self._sinfo[0] > SINFO_TTL_S:
-            done = await self._run(["sinfo", "-h", "-N", "-o", "%N|%T|%R"])
-            if done.returncode != 0:
-                raise SubmissionError(f"sinfo failed: {done.stderr.strip()}")
-            self._sinfo = (now, node_rules.parse_sinfo_partitions(done.stdout))
+        async with self._sinfo_lock:  # concurrent submissions share one answer
+            now = time.monotonic()
+            if fresh or self._sinfo is None or now - self._sinfo[0] > SINFO_TTL_S:
+                done = await self._run(["sinfo", "-h", "-N", "-o", "%N|%T|%R"])
+                if done.returncode != 0:
+                    raise SubmissionError(f"sinfo failed: {done.stderr.strip()}")
+                self._sinfo = (now, node_rules.parse_sinfo_partitions(done.stdout))
         by_partition = self._sinfo[1]
         if partition not in by_partition:
             names = sorted(by_partition)
@@ -150,7 +155,8 @@ class SlurmBackend(Backend):
                 partition = match["partition"]
         live = await self._live_nodes(partition, fresh=node_rules.needs_live_state(run.nodes))
         request = node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=live)
-        self._write(job, request)
+        if self._prepared.pop(job.uid, None) != request:  # live state chose other nodes than the config
+            self._write(job, request)
         argv = sbatch_argv(job.output_path / SCRIPT_FILE)
         try:
             done = await self._run(argv, timeout=SUBMIT_TIMEOUT_S)
