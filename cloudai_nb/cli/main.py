@@ -48,6 +48,23 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
         sub.set_defaults(handler="cloudai_nb.cli.runs:run", dry_run=name == "dry-run")
 
+    for name, help_text in (
+        ("install", "install what the tests need (git repos, files, venvs, images); reuse what is there"),
+        ("uninstall", "remove what the tests installed, and nothing else"),
+    ):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument(
+            "--system-config", metavar="TOML", help="system TOML (default: this machine, ./install)"
+        )
+        sub.add_argument(
+            "--tests-dir", metavar="DIR", help="folder of test TOMLs (all, or those the scenario uses)"
+        )
+        sub.add_argument("--test-scenario", metavar="TOML", help="scenario TOML (or a single test)")
+        if name == "install":
+            sub.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+        sub.add_argument("-q", "--quiet", action="store_true", help="print only the final report")
+        sub.set_defaults(handler=f"cloudai_nb.cli.install:{name}")
+
     status = commands.add_parser("status", help="show the jobs of a run directory (live or finished)")
     status.add_argument(
         "run_dir", metavar="RUN_DIR", help="a run directory (or an output dir: its newest run)"
@@ -66,6 +83,32 @@ def _parser() -> argparse.ArgumentParser:
     cancel = commands.add_parser("cancel", help="cancel a run: its live jobs are killed, nothing more starts")
     cancel.add_argument("run_dir", metavar="RUN_DIR")
     cancel.set_defaults(handler="cloudai_nb.cli.runs:cancel")
+
+    kernel = commands.add_parser(
+        "kernel",
+        help="install the 'Python 3 (CloudAI)' Jupyter kernel (it loads the magics at start)",
+        description="The Jupyter kernelspec whose kernels load cloudai_nb at start: no %%load_ext needed.",
+    )
+    kernel_actions = kernel.add_subparsers(dest="kernel_action", metavar="ACTION", required=True)
+    kernel_install = kernel_actions.add_parser(
+        "install",
+        help="install the kernelspec (the same places as `python -m ipykernel install`)",
+        description="Install the kernelspec, its kernels running this Python. Default: system-wide.",
+    )
+    where = kernel_install.add_mutually_exclusive_group()
+    where.add_argument("--user", action="store_true", help="for the current user only")
+    where.add_argument(
+        "--sys-prefix", action="store_true", help="into this Python's environment (sys.prefix)"
+    )
+    where.add_argument("--prefix", metavar="DIR", help="under DIR/share/jupyter/kernels")
+    kernel_install.add_argument("--name", default="cloudai", help="kernelspec name (default: cloudai)")
+    kernel_install.add_argument(
+        "--display-name", metavar="TEXT", help="name shown in Jupyter (default: Python 3 (CloudAI))"
+    )
+    kernel_install.set_defaults(handler="cloudai_nb.cli.kernel:install")
+    kernel_uninstall = kernel_actions.add_parser("uninstall", help="remove an installed kernelspec")
+    kernel_uninstall.add_argument("--name", default="cloudai", help="kernelspec name (default: cloudai)")
+    kernel_uninstall.set_defaults(handler="cloudai_nb.cli.kernel:uninstall")
 
     listing = commands.add_parser("list", help="list what the registry holds (plugins included)")
     listing.add_argument("what", choices=["workloads", "systems", "installers"], help="what to list")
