@@ -23,7 +23,7 @@ class Figure:
 def table(figures: list[Figure]) -> str:
     rows = [("figure", "value", "unit", "target", "holds", "note")]
     for f in figures:
-        target = "" if f.target is None else f"< {f.target:g}"
+        target = "" if f.target is None else f"<= {f.target:g}"
         rows.append(
             (
                 f.name,

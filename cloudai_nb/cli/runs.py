@@ -57,6 +57,20 @@ def print_table(run: Run) -> None:
         print(shown.to_string(index=False, na_rep=""))
 
 
+def print_results(run: Run) -> None:
+    """The measured values, one row per job and a column per metric (nothing for a dry run)."""
+    import pandas as pd
+
+    frame = run.results(wide=True)
+    if frame.empty:
+        return
+    shown = frame.drop(columns=[c for c in ("workload", "job_id") if c in frame.columns])
+    shown = shown.astype(object).where(shown.notna(), "")
+    print()
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
+        print(shown.to_string(index=False, na_rep=""))
+
+
 def run(args: argparse.Namespace) -> int:
     system = resolve_system(args.system_config)
     scenario = resolve_scenario(args.test_scenario, tests_dir=args.tests_dir)
@@ -100,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     result = Run(scenario_run)
     print()
     print_table(result)
+    print_results(result)
     print(f"\n{scenario.name}: {scenario_run.state} in {scenario_run.run_dir}")
     if interrupted:
         return 130
