@@ -33,6 +33,10 @@ def _progress(job: Job) -> None:
     print(f"{stamp}  {job.key:<24} {job.state.value:<10} {'  '.join(detail)}".rstrip(), flush=True)
 
 
+def _message(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')}  {line}", flush=True)
+
+
 def _health(problem: str | None) -> None:
     stamp = time.strftime("%H:%M:%S")
     if problem:
@@ -82,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         )
         scenario_run.listeners.append(_progress)
         scenario_run.health_listeners.append(_health)
+        scenario_run.message_listeners.append(_message)
     interrupted = 0
 
     async def drive() -> None:

@@ -55,10 +55,12 @@ async def install_before_run(run: ScenarioRun) -> None:
     """`ensure_installed` for a run: progress goes to the log and the ledger; a failure ends every
     waiting job FAILED with the reason, so the run ends FAILED and says why."""
 
-    def progress(line: str) -> None:
+    def progress(line: str) -> None:  # called on the installer's worker thread
         log.info("%s", line)
         if run.ledger.is_open:
             run.ledger.append_event("install", message=line)
+        for listener in list(run.message_listeners):
+            listener(line)
 
     try:
         await ensure_installed(run.scenario, run.system, progress)

@@ -117,6 +117,8 @@ class ScenarioRun:
         self.ledger = Ledger(run_dir)
         self.listeners: list[Listener] = []  # called with each job whose state changed
         self.health_listeners: list[Callable[[str | None], None]] = []  # scheduler (un)reachable
+        # news about the run as a whole (installing prerequisites); may come from a worker thread
+        self.message_listeners: list[Callable[[str], None]] = []
         self.loop: asyncio.AbstractEventLoop | None = None
         self.poller: Poller | None = None
         self._backend_factory = backend_factory or (lambda: backend_for(system))
@@ -330,6 +332,8 @@ class ScenarioRun:
         except SubmissionError as exc:
             self._fail_submission(job, str(exc))
             return
+        if job.handle.get("nodelist"):
+            self._write_test_run(job)  # the nodes picked from live state belong in the record
         self.poller.track(job, self.apply)
         self.plan.confirm(job)
         self.apply(update)
@@ -354,6 +358,8 @@ class ScenarioRun:
             value = getattr(run, key)
             if value:
                 data[key] = value
+        if job.handle.get("nodelist"):
+            data["resolved_nodes"] = list(job.handle["nodelist"])
         data["test"] = run.test.toml_dict()
         (job.output_path / TEST_RUN_FILE).write_text(tomli_w.dumps(data))
 

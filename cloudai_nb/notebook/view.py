@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ class RunView:
         self.log = widgets.HTML()
         self.job_picker.observe(self._show_log, names="value")
         self.stderr_toggle.observe(self._show_log, names="value")
+        self.message = ""  # run-wide news such as install progress
         self.widget = widgets.VBox(
             [
                 self.title,
@@ -56,6 +58,7 @@ class RunView:
         self.refresh()
         if not run.done:
             run.scenario_run.listeners.append(self._job_changed)
+            run.scenario_run.message_listeners.append(self._message)
             if run.is_observed and self.loop is not None:
                 self.loop.call_later(OBSERVE_S, self._observe)
 
@@ -66,6 +69,12 @@ class RunView:
         if self.loop is None or self.loop.is_closed():
             return
         self.loop.call_soon_threadsafe(self._schedule)
+
+    def _message(self, line: str) -> None:
+        """Run-wide news (installing prerequisites), from any thread: shown in the title."""
+        self.message = line
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self._schedule)
 
     def _schedule(self) -> None:
         if self._pending or self.loop is None:
@@ -91,7 +100,9 @@ class RunView:
         self.progress.description = f"{done} / {len(jobs)}"
         self.progress.bar_style = "danger" if failed else ("success" if run.done else "info")
         problem = run.scenario_run.scheduler_problem
-        warning = f' <span style="color:#c62828">{problem}</span>' if problem else ""
+        warning = f' <span style="color:#c62828">{escape(problem)}</span>' if problem else ""
+        if self.message and not run.done:
+            warning += f" <i>{escape(self.message)}</i>"
         self.title.value = (
             f"<b>{run.name}</b> <code>{run.path.name}</code>: "
             f'<span style="color:{state_colour(run.state)}">{run.state}</span>'
@@ -104,7 +115,6 @@ class RunView:
             self._show_log()
 
     def _show_log(self, _: Any = None) -> None:
-        from html import escape
 
         key = self.job_picker.value
         job = next((j for j in self.run.jobs if j.key == key), None)

@@ -93,6 +93,27 @@ def test_two_node_job_runs_on_both_nodes(tmp_path):
     assert job.nodes == "c[1-2]"
 
 
+def test_group_nodes_are_picked_live_and_recorded(tmp_path):
+    run = api.run(
+        scenario(
+            """
+            name = "group"
+            [[Tests]]
+            id = "g"
+            test_template_name = "BashCmd"
+            nodes = ["debug:all:2"]
+            cmd_args = {cmd = "echo $SLURMD_NODENAME"}
+            """
+        ),
+        slurm_system(tmp_path),
+    ).wait(timeout=60)
+    job = run.jobs[0]
+    assert run.state == "COMPLETED", job.reason
+    record = (job.output_path / "test-run.toml").read_text()
+    assert 'resolved_nodes = [\n    "c1",\n    "c2",\n]' in record
+    assert "#SBATCH --nodelist=c1,c2" in (job.output_path / "cloudai_sbatch_script.sh").read_text()
+
+
 def test_non_zero_exit_is_failed_with_its_code(tmp_path):
     run = api.run(
         scenario(
