@@ -61,6 +61,9 @@ def widen(frame: pd.DataFrame) -> pd.DataFrame:
     )
     wide = wide.dropna(how="all").reset_index()
     wide.columns.name = None
+    for column in ("size_b", "count"):  # whole numbers, even where a row (an average) has none
+        if column in wide.columns:
+            wide[column] = wide[column].astype("Int64")
     return wide
 
 

@@ -264,6 +264,7 @@ class Run:
 
 
 STATE_COLOURS = {
+    "NEW": "#757575",
     "COMPLETED": "#2e7d32",
     "RUNNING": "#1565c0",
     "PENDING": "#6d4c41",

@@ -278,6 +278,11 @@ class TestDefinition(StrictModel):
         )
         return instance
 
+    def __repr_args__(self) -> Any:
+        yield from super().__repr_args__()
+        if self._sweep:
+            yield "sweep", self._sweep
+
     @property
     def sweep(self) -> dict[str, list[Any]]:
         """Sweep dimensions: dotted ``cmd_args`` path -> the values to try (empty: no sweep)."""

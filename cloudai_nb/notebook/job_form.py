@@ -209,11 +209,23 @@ class JobForm:
     def set(self, name: str, value: Any) -> None:
         """Set a field as a user would (tests, and pre-filling from code)."""
         widget = self.inputs[name]
+        if isinstance(value, bool) or isinstance(widget, widgets.Checkbox):
+            widget.value = bool(value)
+            return
         spec = next((s for s in self.model.specs if s.name == name), None)
-        widget.value = value if isinstance(value, bool) or spec is None else format_value(spec, value)
+        widget.value = format_value(spec, value) if spec is not None else _text_of(value)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+def _text_of(value: Any) -> str:
+    """A run field's value as form text (``[1, 2]`` -> ``1, 2``; a table as KEY = VALUE lines)."""
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return "\n".join(f"{k} = {v}" for k, v in value.items())
+    return "" if value is None else str(value)
 
 
 def form(

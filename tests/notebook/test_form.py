@@ -158,3 +158,12 @@ def test_cloudai_form_magic_and_top_level_function(in_tmp):
         assert done is not None and done.wait(timeout=30).jobs[0].state is JobState.COMPLETED
     finally:
         InteractiveShell.clear_instance()
+
+
+def test_set_accepts_python_values_for_run_fields(session):
+    built = JobForm(session, "Sleep")
+    built.set("iterations", 2)
+    built.set("num_nodes", [1, 2])
+    built.set("extra_env_vars", {"A": "1"})
+    run = built.model.result().test_run
+    assert (run.iterations, run.num_nodes, run.test.extra_env_vars) == (2, [1, 2], {"A": 1})
