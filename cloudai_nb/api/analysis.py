@@ -30,7 +30,9 @@ def results_frame(run: Run) -> pd.DataFrame:
     params = sorted({name for job in jobs for name in job.params})
     keys: dict[str, None] = {}  # the parsers' own key columns, in order of appearance
     for job in jobs:
-        if not job.is_done or job.state in (JobState.SKIPPED, JobState.DRY_RUN) or job._test_run is None:
+        # a cancelled job measured only part of what it was asked to; a skipped one nothing
+        ended_early = (JobState.SKIPPED, JobState.DRY_RUN, JobState.CANCELLED)
+        if not job.is_done or job.state in ended_early or job._test_run is None:
             continue
         test = job.test_run.test
         parser = registry.result_parsers.find((system_type, type(test)))
