@@ -2,25 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 
 from cloudai_nb.core.models import CmdArgs, TestDefinition
 
-SUBTESTS = (
-    "all_reduce_perf",
-    "all_gather_perf",
-    "alltoall_perf",
-    "broadcast_perf",
-    "gather_perf",
-    "hypercube_perf",
-    "reduce_perf",
-    "reduce_scatter_perf",
-    "scatter_perf",
-    "sendrecv_perf",
-    "bisection_perf",
-)
 SubtestName = Literal[
     "all_reduce_perf",
     "all_gather_perf",
@@ -45,6 +32,10 @@ SubtestName = Literal[
     "bisection_perf",
     "bisection_perf_mpi",
 ]
+
+
+# the binaries as a workstation has them on PATH (the _mpi builds are for Slurm)
+SUBTESTS = tuple(name for name in get_args(SubtestName) if not name.endswith("_mpi"))
 
 
 class NcclCmdArgs(CmdArgs):
