@@ -86,9 +86,6 @@ class SlurmSystem(System):
         return next((p for p in self.partitions if p.name == wanted), None)
 
 
-SystemKind = Literal["standalone", "slurm"]
-
-
 def register_builtins() -> None:
     from cloudai_nb.core.registry import systems
 

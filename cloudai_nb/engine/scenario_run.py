@@ -542,7 +542,3 @@ class ScenarioRun:
                         metrics[row["metric"]] = row["value"]
                 entry["metrics"] = metrics
         return entry
-
-    def wait_finished(self, timeout: float | None = None) -> bool:
-        """Block this thread until the run ends (never call it on the loop that drives the run)."""
-        return self._finished.wait(timeout)

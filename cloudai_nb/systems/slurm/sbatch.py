@@ -8,7 +8,7 @@ ends up as inert text.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,7 +154,3 @@ def parse_sbatch(stdout: str) -> str:
     if not job_id.isdigit():
         raise SubmissionError(f"sbatch printed no job id: {stdout.strip()!r}")
     return job_id
-
-
-def quote_all(argv: Sequence[str]) -> str:
-    return shlex.join(argv)

@@ -161,11 +161,6 @@ def parse_sacct(text: str) -> dict[str, SlurmInfo]:
     return found
 
 
-def parse_jobcomp(text: str) -> dict[str, SlurmInfo]:
-    """The jobcomp/filetxt file: one ``Key=Value`` line per finished job (survives MinJobAge)."""
-    return parse_scontrol(text)
-
-
 UNREACHABLE_MARKERS = (
     "Unable to contact slurm controller",
     "Socket timed out",

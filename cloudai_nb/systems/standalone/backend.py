@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shlex
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from cloudai_nb.core.errors import SubmissionError
 from cloudai_nb.core.job import Job, now
@@ -192,7 +191,3 @@ class StandaloneBackend(Backend):
         for key in list(self._stop_watch):
             self._forget(key)
         super().close()
-
-
-def output_files(job_dir: Path) -> list[Path]:
-    return [job_dir / "stdout.txt", job_dir / "stderr.txt"]
