@@ -98,6 +98,15 @@ def load_run(path: PathLike, *, attach: bool = True) -> Run:
     return Run(scenario_run)._start()
 
 
+def _listed_state(run_dir: Path, summary: dict[str, Any]) -> str:
+    """A finished run's state; else whether a process drives it (RUNNING) or none does (DETACHED)."""
+    if "state" in summary:
+        return str(summary["state"])
+    if not summary and (run_dir / SUMMARY_FILE).exists():
+        return "UNKNOWN"  # a summary that cannot be read
+    return "RUNNING" if Ledger.driven_by_someone(run_dir) else "DETACHED"
+
+
 def runs(output_path: PathLike = "results") -> pd.DataFrame:
     """Every run directory under ``output_path``, newest first, with its state and counts."""
     import pandas as pd
@@ -111,14 +120,11 @@ def runs(output_path: PathLike = "results") -> pd.DataFrame:
         except RunNotFoundError:
             continue
         summary = state.summary or {}
-        live = not (run_dir / SUMMARY_FILE).exists()
         rows.append(
             {
                 "run": run_dir.name,
                 "scenario": state.header.get("scenario", {}).get("name"),
-                "state": summary.get("state", "RUNNING" if Ledger.driven_by_someone(run_dir) else "DETACHED")
-                if live or summary
-                else "UNKNOWN",
+                "state": _listed_state(run_dir, summary),
                 "jobs": len(state.jobs),
                 "started": state.header.get("started"),
                 "elapsed_s": summary.get("elapsed_s"),
