@@ -89,10 +89,7 @@ class Run:
         return self._run.is_finished
 
     def __repr__(self) -> str:
-        counts: dict[str, int] = {}
-        for job in self.jobs:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
-        summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        summary = ", ".join(f"{n} {s}" for s, n in sorted(self.counts().items()))
         return f"<Run {self.path.name}: {self.state} ({summary})>"
 
     # -- driving ---------------------------------------------------------------------------------
@@ -250,10 +247,7 @@ class Run:
 
     def counts(self) -> dict[str, int]:
         """How many jobs are in each state."""
-        counts: dict[str, int] = {}
-        for job in self.jobs:
-            counts[job.state.value] = counts.get(job.state.value, 0) + 1
-        return counts
+        return count_states(self.jobs)
 
     def _repr_html_(self) -> str:
         """A static table: what shows where widgets cannot (nbconvert, VS Code without widgets)."""
@@ -280,16 +274,31 @@ def state_colour(state: str) -> str:
     return STATE_COLOURS.get(state, "#c62828")  # every failure kind in red
 
 
+def count_states(jobs: list[Job]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.state.value] = counts.get(job.state.value, 0) + 1
+    return counts
+
+
 def render_html(run: Run, max_rows: int = MAX_ROWS) -> str:
     """The run as an HTML summary line and job table (escaped; no scripts, no styles to leak)."""
     from html import escape
 
-    jobs = run.jobs
-    counts = ", ".join(f"{n} {escape(s)}" for s, n in sorted(run.counts().items()))
+    state = run.state
+    jobs = run.jobs  # read once: an observed run re-reads its ledger on every look
+    counts = ", ".join(f"{n} {escape(s)}" for s, n in sorted(count_states(jobs).items()))
     head = (
         f"<p><b>{escape(run.name)}</b> <code>{escape(str(run.path))}</code>: "
-        f'<span style="color:{state_colour(run.state)}">{escape(run.state)}</span> ({counts})</p>'
+        f'<span style="color:{state_colour(state)}">{escape(state)}</span> ({counts})</p>'
     )
+    return head + render_table(jobs, max_rows)
+
+
+def render_table(jobs: list[Job], max_rows: int = MAX_ROWS) -> str:
+    """One row per job (the first ``max_rows``), states in colour."""
+    from html import escape
+
     cells = ["test", "iteration", "step", "state", "job id", "nodes", "elapsed", "reason"]
     rows = ["<tr>" + "".join(f"<th>{c}</th>" for c in cells) + "</tr>"]
     for job in jobs[:max_rows]:
@@ -310,4 +319,4 @@ def render_html(run: Run, max_rows: int = MAX_ROWS) -> str:
         if len(jobs) > max_rows
         else ""
     )
-    return head + "<table>" + "".join(rows) + "</table>" + more
+    return "<table>" + "".join(rows) + "</table>" + more

@@ -15,7 +15,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from cloudai_nb.api.run import Run, render_html, state_colour
+from cloudai_nb.api.run import Run, render_table, state_colour
 from cloudai_nb.core.job import Job
 
 REFRESH_S = 0.2
@@ -109,7 +109,7 @@ class RunView:
             + (f", {failed} failed" if failed else "")
             + warning
         )
-        self.table.value = render_html(run).split("</p>", 1)[1]
+        self.table.value = render_table(jobs)
         self.cancel_button.disabled = run.done
         if self.job_picker.value:
             self._show_log()
