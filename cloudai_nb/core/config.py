@@ -20,7 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ValidationError
 
 from cloudai_nb.core import registry
-from cloudai_nb.core.errors import ConfigError, did_you_mean, one_of
+from cloudai_nb.core.errors import ConfigError, did_you_mean, one_of, unknown_key
 from cloudai_nb.core.models import CmdArgs, TestDefinition, TestRun, TestScenario
 from cloudai_nb.core.system import System
 from cloudai_nb.core.tomlpos import find_line
@@ -333,9 +333,7 @@ def _test_run_data(
     valid = _RUN_KEYS | _OVERRIDE_KEYS
     for key in entry:
         if key not in valid:
-            raise error(
-                f"unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}", key
-            )
+            raise error(unknown_key(key, valid), key)
     if "id" not in entry:
         raise error("required field is missing", "id")
     run = {k: v for k, v in entry.items() if k in _RUN_KEYS and k != "test_name"}
@@ -384,7 +382,7 @@ def scenario_from_dict(
     for key in data:
         if key not in valid:
             raise ConfigError(
-                f"unknown key {key!r}{did_you_mean(key, valid)}; valid keys: {', '.join(sorted(valid))}",
+                unknown_key(key, valid),
                 file=file,
                 line=line_of(key),
                 field=key,

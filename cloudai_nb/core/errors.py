@@ -94,6 +94,12 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def unknown_key(key: str, valid: Iterable[str]) -> str:
+    """The one message for a key no model knows: the closest valid key, then all of them."""
+    names = sorted(valid)
+    return f"unknown key {key!r}{did_you_mean(key, names)}; valid keys: {', '.join(names)}"
+
+
 def one_of(choices: Iterable[str]) -> str:
     """Format a closed set of valid choices for a message: ``one of: a, b, c``."""
     items = sorted(choices)

@@ -24,7 +24,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from cloudai_nb.core.duration import parse_time_limit
-from cloudai_nb.core.errors import did_you_mean
+from cloudai_nb.core.errors import unknown_key
 from cloudai_nb.core.nodelist import NodeListError, expand
 
 if TYPE_CHECKING:
@@ -47,13 +47,7 @@ class StrictModel(BaseModel):
             for key in data:
                 if key not in known:
                     raise PydanticCustomError(
-                        "unknown_key",
-                        "unknown key '{key}'{hint}; valid keys: {valid}",
-                        {
-                            "key": key,
-                            "hint": did_you_mean(str(key), known),
-                            "valid": ", ".join(sorted(known)),
-                        },
+                        "unknown_key", "{message}", {"key": key, "message": unknown_key(str(key), known)}
                     )
         return data
 
