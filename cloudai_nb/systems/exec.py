@@ -1,8 +1,7 @@
 """The one place that starts processes. Everything else builds argv lists and calls an `Executor`.
 
-`LocalExecutor` runs them for real; tests and dry-runs inject other executors with the same shape
-(see `RecordingExecutor`). Nothing here ever passes a shell string built from user input: argv lists
-only, ``shell=False`` always.
+`LocalExecutor` runs them for real; backends take the executor as a parameter. Nothing here ever
+passes a shell string built from user input: argv lists only, ``shell=False`` always.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -186,22 +185,6 @@ class LocalExecutor:
 
         loop.add_reader(fd, fire)
         return stop
-
-
-@dataclass
-class RecordingExecutor:
-    """An executor that runs nothing: it records argv lists and answers from a script of replies.
-
-    ``replies`` maps a command name (``sbatch``) to a function from argv to `Completed`.
-    """
-
-    replies: dict[str, Callable[[Sequence[str]], Completed]] = field(default_factory=dict)
-    calls: list[tuple[str, ...]] = field(default_factory=list)
-
-    async def run(self, argv: Sequence[str], *, timeout: float | None = None) -> Completed:
-        self.calls.append(tuple(argv))
-        reply = self.replies.get(Path(argv[0]).name)
-        return reply(argv) if reply else Completed(tuple(argv), 0, "", "")
 
 
 SIGTERM = signal.SIGTERM
