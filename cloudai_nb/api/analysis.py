@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cloudai_nb.core import registry
 from cloudai_nb.core.errors import CloudAINbError, did_you_mean
 from cloudai_nb.core.models import JobState
 
@@ -24,7 +23,7 @@ def results_frame(run: Run) -> pd.DataFrame:
     """Tidy results of one run (see `Run.results`)."""
     import pandas as pd
 
-    system_type = type(run.scenario_run.system)
+    scenario_run = run.scenario_run
     rows: list[dict[str, Any]] = []
     jobs = run.jobs
     params = sorted({name for job in jobs for name in job.params})
@@ -35,7 +34,7 @@ def results_frame(run: Run) -> pd.DataFrame:
         if not job.is_done or job.state in ended_early or job._test_run is None:
             continue
         test = job.test_run.test
-        parser = registry.result_parsers.find((system_type, type(test)))
+        parser = scenario_run.parser_for(job)
         if parser is None:
             continue
         context: dict[str, Any] = {"test_id": job.test_id, "iteration": job.iteration, "step": job.step}

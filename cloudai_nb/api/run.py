@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudai_nb.api.driver import engine
 from cloudai_nb.core.errors import CloudAINbError, JobFailedError
-from cloudai_nb.core.job import Job
+from cloudai_nb.core.job import Job, count_states
 from cloudai_nb.engine.ledger import Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun
 
@@ -272,13 +272,6 @@ MAX_ROWS = 100
 
 def state_colour(state: str) -> str:
     return STATE_COLOURS.get(state, "#c62828")  # every failure kind in red
-
-
-def count_states(jobs: list[Job]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for job in jobs:
-        counts[job.state.value] = counts.get(job.state.value, 0) + 1
-    return counts
 
 
 def render_html(run: Run, max_rows: int = MAX_ROWS) -> str:

@@ -17,6 +17,14 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+def count_states(jobs: list[Job]) -> dict[str, int]:
+    """How many of ``jobs`` are in each state."""
+    counts: dict[str, int] = {}
+    for job in jobs:
+        counts[job.state.value] = counts.get(job.state.value, 0) + 1
+    return counts
+
+
 class Job(BaseModel):
     """The state of one job, as the ledger records it.
 

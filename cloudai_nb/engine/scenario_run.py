@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from cloudai_nb.core import config, registry, sweep
 from cloudai_nb.core.errors import CloudAINbError, RunNotFoundError, SubmissionError
-from cloudai_nb.core.job import Job, now
+from cloudai_nb.core.job import Job, count_states, now
 from cloudai_nb.core.models import JobState, TestScenario
 from cloudai_nb.core.system import System
 from cloudai_nb.engine import install_step
@@ -388,9 +388,13 @@ class ScenarioRun:
         if state.is_done:
             self.plan.confirm(job)
 
+    def parser_for(self, job: Job) -> Any:
+        """The result parser of this job's workload on this system, or None."""
+        return registry.result_parsers.find((type(self.system), type(job.test_run.test)))
+
     def _check_output(self, job: Job) -> str | None:
         """The workload's own success check on the job's output, if it has one."""
-        parser = registry.result_parsers.find((type(self.system), type(job.test_run.test)))
+        parser = self.parser_for(job)
         check = getattr(parser, "check", None)
         if check is None:
             return None
@@ -424,15 +428,20 @@ class ScenarioRun:
             return
         if self.loop is None or self.loop.is_closed():
             self._request_stop(reason, force)
-            return
+        else:
+            self._on_loop(self._request_stop, reason, force)
+
+    def _on_loop(self, function: Callable[..., None], *args: Any) -> None:
+        """Call ``function`` on the loop that drives the run: now if this is it, else soon."""
+        assert self.loop is not None
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
             running = None
         if running is self.loop:
-            self._request_stop(reason, force)
+            function(*args)
         else:
-            self.loop.call_soon_threadsafe(self._request_stop, reason, force)
+            self.loop.call_soon_threadsafe(function, *args)
 
     def _request_stop(self, reason: str, force: bool = False) -> None:
         if self.plan.stop_reason is None:
@@ -462,14 +471,7 @@ class ScenarioRun:
 
         if self.loop is None:
             raise CloudAINbError(f"job {job.key}: its run is not being driven by this process")
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is self.loop:
-            request()
-        else:
-            self.loop.call_soon_threadsafe(request)
+        self._on_loop(request)
 
     def outcome(self) -> RunState:
         if self.dry_run:
@@ -485,9 +487,7 @@ class ScenarioRun:
         if self.plan.all_done:
             self.state = self.outcome()
             self.ended = now()
-            counts: dict[str, int] = {}
-            for job in self.jobs:
-                counts[job.state.value] = counts.get(job.state.value, 0) + 1
+            counts = count_states(self.jobs)
             self.ledger.finish(
                 {
                     "scenario": self.scenario.name,
@@ -524,7 +524,7 @@ class ScenarioRun:
             "elapsed_s": job.elapsed_s,
         }
         if job.state is JobState.COMPLETED and job._test_run is not None:
-            parser = registry.result_parsers.find((type(self.system), type(job.test_run.test)))
+            parser = self.parser_for(job)
             wanted = getattr(parser, "headline", ())
             if parser is not None and wanted:
                 try:
