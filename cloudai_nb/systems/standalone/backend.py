@@ -121,7 +121,7 @@ class StandaloneBackend(Backend):
         elif self.executor.is_alive(pid, int(job.handle.get("start_ticks", 0))):
             return None
         else:
-            code = self._recorded_exit(job)
+            code = None  # not our child: only the exit code file, which _finished reads, can tell
         return self._finished(job, code)
 
     def _recorded_exit(self, job: Job) -> int | None:
