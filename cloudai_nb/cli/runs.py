@@ -9,12 +9,16 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cloudai_nb.api import Run, load_run, resolve_scenario, resolve_system
 from cloudai_nb.core.errors import RunNotFoundError
 from cloudai_nb.core.job import Job
 from cloudai_nb.engine.ledger import RUN_FILE, Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun, request_cancel
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLE_COLUMNS = ["test_id", "iteration", "step", "job_id", "state", "exit_code", "elapsed_s", "reason"]
 
@@ -56,23 +60,27 @@ def print_table(run: Run) -> None:
     ]
     shown = frame[TABLE_COLUMNS[:3] + params + TABLE_COLUMNS[3:]].copy()
     shown["elapsed_s"] = pd.to_numeric(shown["elapsed_s"], errors="coerce").round(2)
-    shown = shown.astype(object).where(shown.notna(), "")
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 60):
+    _print_blanked(shown, "display.max_colwidth", 60)
+
+
+def _print_blanked(frame: pd.DataFrame, *options: Any) -> None:
+    """Print a table with missing values as blanks (not NaN or <NA>), 200 columns wide."""
+    import pandas as pd
+
+    shown = frame.astype(object).where(frame.notna(), "")
+    with pd.option_context("display.width", 200, "display.max_columns", 30, *options):
         print(shown.to_string(index=False, na_rep=""))
 
 
 def print_results(run: Run) -> None:
     """The measured values, one row per job and a column per metric (nothing for a dry run)."""
-    import pandas as pd
-
     frame = run.results(wide=True)
     if frame.empty:
         return
-    shown = frame.drop(columns=[c for c in ("workload", "job_id") if c in frame.columns])
-    shown = shown.astype(object).where(shown.notna(), "")
     print()
-    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.precision", 3):
-        print(shown.to_string(index=False, na_rep=""))
+    _print_blanked(
+        frame.drop(columns=[c for c in ("workload", "job_id") if c in frame.columns]), "display.precision", 3
+    )
 
 
 def run(args: argparse.Namespace) -> int:
