@@ -11,6 +11,7 @@ from cloudai_nb.core import config
 from cloudai_nb.core.errors import ConfigError, RunNotFoundError
 from cloudai_nb.core.models import TestDefinition, TestRun, TestScenario
 from cloudai_nb.core.system import StandaloneSystem, System
+from cloudai_nb.core.tomlpos import find_line
 from cloudai_nb.engine.ledger import RUN_FILE, SUMMARY_FILE, Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun
 
@@ -39,10 +40,15 @@ def resolve_scenario(
     *,
     tests: Mapping[str, TestDefinition] | None = None,
     tests_dir: PathLike | None = None,
+    hook_dir: PathLike | None = None,
 ) -> TestScenario:
-    """A scenario from a model, a single test definition, or a TOML file (a scenario or a test)."""
+    """A scenario from a model, a single test definition, or a TOML file (a scenario or a test).
+
+    A scenario's ``pre_test``/``post_test`` hooks are loaded from ``hook_dir`` (CloudAI's layout:
+    hook scenarios there, their tests in ``hook_dir/test``; default ``./conf/hook``).
+    """
     if isinstance(scenario, TestScenario):
-        return scenario
+        return with_hooks(scenario, hook_dir)
     if isinstance(scenario, TestDefinition):
         return TestScenario(name=scenario.name, test_runs=[TestRun(id=scenario.name, test=scenario)])
     known = dict(tests or {})
@@ -57,7 +63,27 @@ def resolve_scenario(
         raise ConfigError(
             f"expected a scenario or a test, but this looks like a {kind or 'mystery'}", file=source.path
         )
-    return config.scenario_from_dict(data, known, source)
+    return with_hooks(config.scenario_from_dict(data, known, source), hook_dir, source)
+
+
+def with_hooks(
+    scenario: TestScenario, hook_dir: PathLike | None, source: config.Source | None = None
+) -> TestScenario:
+    """``scenario`` with the hook scenarios its ``pre_test``/``post_test`` name (loaded once)."""
+    kinds = [kind for kind in config.HOOK_KINDS if getattr(scenario, kind) is not None]
+    if not kinds or (hook_dir is None and all(scenario.hook(kind) for kind in kinds)):
+        return scenario
+    folder = Path(hook_dir) if hook_dir is not None else config.DEFAULT_HOOK_DIR
+    if hook_dir is None and not folder.is_dir():
+        kind = kinds[0]
+        raise ConfigError(
+            f"{kind} {getattr(scenario, kind)!r} is a hook scenario: give its folder with --hook-dir DIR "
+            f"(hook_dir=); CloudAI's default {folder} does not exist here",
+            file=source.path if source else None,
+            line=find_line(source.text, (kind,)) if source else None,
+            field=kind,
+        )
+    return config.attach_hooks(scenario, config.load_hooks(folder), source)
 
 
 def run(
@@ -68,16 +94,24 @@ def run(
     output_path: PathLike | None = None,
     tests_dir: PathLike | None = None,
     tests: Mapping[str, TestDefinition] | None = None,
+    hook_dir: PathLike | None = None,
+    single_sbatch: bool = False,
 ) -> Run:
     """Start a scenario and return its `Run` at once (the jobs go on in the background).
 
-    In a notebook the run is driven by tasks on the kernel's event loop; elsewhere by a helper
-    thread. ``dry_run=True`` writes every file a real run would and submits nothing.
+    The run is driven by the process's engine thread, so the kernel stays free. ``dry_run=True``
+    writes every file a real run would and submits nothing. ``single_sbatch=True`` (Slurm; CloudAI's
+    ``--single-sbatch``) runs every test run in one allocation, one after another, each with its own
+    srun, output folder and state.
     """
     chosen = resolve_system(system)
-    model = resolve_scenario(scenario, tests=tests, tests_dir=tests_dir)
+    model = resolve_scenario(scenario, tests=tests, tests_dir=tests_dir, hook_dir=hook_dir)
     scenario_run = ScenarioRun.start(
-        model, chosen, dry_run=dry_run, output_path=Path(output_path) if output_path else None
+        model,
+        chosen,
+        dry_run=dry_run,
+        output_path=Path(output_path) if output_path else None,
+        single_sbatch=single_sbatch,
     )
     return Run(scenario_run)._start()
 

@@ -146,6 +146,8 @@ class Session:
         time_limit: str | None = None,
         iterations: int | None = None,
         dry_run: bool = False,
+        hook_dir: str | Path | None = None,
+        single_sbatch: bool = False,
     ) -> Run:
         """Start ``scenario`` (with the given overrides for every test run) on the session's system."""
         chosen = self.use_system(system) if system else self.system
@@ -160,8 +162,8 @@ class Session:
             data = config.scenario_to_dict(scenario)
             for entry in data["Tests"]:
                 entry.update(overrides)
-            scenario = config.scenario_from_dict(data)
-        started = run(scenario, chosen, dry_run=dry_run)
+            scenario = config.scenario_from_dict(data).model_copy(update={"hooks": scenario.hooks})
+        started = run(scenario, chosen, dry_run=dry_run, hook_dir=hook_dir, single_sbatch=single_sbatch)
         self.runs.append(started)
         return started
 

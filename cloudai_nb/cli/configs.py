@@ -33,6 +33,7 @@ def verify_configs(args: argparse.Namespace) -> int:
                 broken_tests += 1
                 for problem in exc.problems or [exc]:
                     print(f"invalid  {problem if problem.file else problem.located(file)}")
+    hooks = config.load_hooks(args.hook_dir) if args.hook_dir else None
     invalid = 0
     parsed: dict[Path, tuple[dict[str, Any], config.Source] | ConfigError] = {}
     for file in files:
@@ -60,7 +61,9 @@ def verify_configs(args: argparse.Namespace) -> int:
             elif kind == "test":
                 config.test_from_dict(data, source)
             else:
-                config.scenario_from_dict(data, tests, source)
+                scenario = config.scenario_from_dict(data, tests, source)
+                if hooks is not None:
+                    config.attach_hooks(scenario, hooks, source)
         except ConfigError as exc:
             invalid += 1
             for problem in exc.problems or [exc]:

@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("paths", nargs="+", metavar="PATH", help="TOML files or folders")
     verify.add_argument("--tests-dir", metavar="DIR", help="folder of test TOMLs that scenarios refer to")
+    verify.add_argument(
+        "--hook-dir", metavar="DIR", help="folder of hook scenarios that pre_test/post_test name"
+    )
     verify.set_defaults(handler="cloudai_nb.cli.configs:verify_configs")
 
     for name, help_text in (
@@ -44,6 +47,16 @@ def _parser() -> argparse.ArgumentParser:
         )
         sub.add_argument(
             "--output-dir", metavar="DIR", help="where run directories go (default: the system's)"
+        )
+        sub.add_argument(
+            "--hook-dir",
+            metavar="DIR",
+            help="folder of pre_test/post_test hook scenarios, their tests in DIR/test (default: conf/hook)",
+        )
+        sub.add_argument(
+            "--single-sbatch",
+            action="store_true",
+            help="Slurm: run every test run in one allocation, one after another (CloudAI's mode)",
         )
         sub.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
         sub.set_defaults(handler="cloudai_nb.cli.runs:run", dry_run=name == "dry-run")

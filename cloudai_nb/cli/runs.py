@@ -85,9 +85,11 @@ def print_results(run: Run) -> None:
 
 def run(args: argparse.Namespace) -> int:
     system = resolve_system(args.system_config)
-    scenario = resolve_scenario(args.test_scenario, tests_dir=args.tests_dir)
+    scenario = resolve_scenario(args.test_scenario, tests_dir=args.tests_dir, hook_dir=args.hook_dir)
     output = Path(args.output_dir) if args.output_dir else None
-    scenario_run = ScenarioRun.start(scenario, system, dry_run=args.dry_run, output_path=output)
+    scenario_run = ScenarioRun.start(
+        scenario, system, dry_run=args.dry_run, output_path=output, single_sbatch=args.single_sbatch
+    )
     if not args.quiet:
         print(
             f"{'dry run' if args.dry_run else 'run'} of {scenario.name!r} on {system.name!r}: {scenario_run.run_dir}"

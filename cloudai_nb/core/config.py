@@ -378,7 +378,7 @@ def scenario_from_dict(
     def line_of(*loc: str | int) -> int | None:
         return find_line(source.text, loc) if source else None
 
-    valid = set(TestScenario.model_fields) - {"test_runs"} | {"Tests"}
+    valid = set(TestScenario.model_fields) - {"test_runs", "hooks"} | {"Tests"}
     for key in data:
         if key not in valid:
             raise ConfigError(
@@ -417,6 +417,47 @@ def scenario_from_dict(
     except ConfigError as exc:  # from the dependency checks
         raise _rename_runs(exc, source) from None
     return scenario
+
+
+HOOK_KINDS = ("pre_test", "post_test")
+DEFAULT_HOOK_DIR = Path("conf/hook")  # CloudAI's default --hook-dir
+
+
+def load_hooks(folder: str | Path) -> dict[str, TestScenario]:
+    """CloudAI's hook folder: hook scenarios in ``folder``, the tests they use in ``folder/test``."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError("no such folder (the hook folder holds pre_test/post_test scenarios)", file=folder)
+    tests = load_tests(folder / "test") if (folder / "test").is_dir() else {}
+    hooks: dict[str, TestScenario] = {}
+    for file in sorted(folder.glob("*.toml")):
+        data, source = read_toml(file)
+        if classify_or_none(data) == "scenario":
+            hook = scenario_from_dict(data, tests, source)
+            hooks[hook.name] = hook
+    return hooks
+
+
+def attach_hooks(
+    scenario: TestScenario, hooks: Mapping[str, TestScenario], source: Source | None = None
+) -> TestScenario:
+    """The scenario with the hooks its ``pre_test``/``post_test`` name; an unknown name is an error."""
+    chosen: dict[str, TestScenario] = {}
+    for kind in HOOK_KINDS:
+        name = getattr(scenario, kind)
+        if name is None:
+            continue
+        if name not in hooks:
+            found = ", ".join(sorted(hooks)) or "none"
+            raise ConfigError(
+                f"unknown {kind} {name!r}{did_you_mean(name, hooks)}; hooks found: {found} "
+                "(the hook folder: --hook-dir DIR, hook_dir=)",
+                file=source.path if source else None,
+                line=find_line(source.text, (kind,)) if source else None,
+                field=kind,
+            )
+        chosen[name] = hooks[name]
+    return scenario.model_copy(update={"hooks": chosen})
 
 
 def _toml_type(value: Any) -> str:

@@ -68,3 +68,23 @@ def find_cycle(test_runs: Sequence[TestRun]) -> list[str] | None:
             if found:
                 return found
     return None
+
+
+def run_order(test_runs: Sequence[TestRun]) -> list[str]:
+    """Test run ids with each after the runs it waits for (``start_post_*``), else in scenario order."""
+    order: list[str] = []
+    pending = list(test_runs)
+    while pending:
+        ready = next(
+            (
+                run
+                for run in pending
+                if all(d.id in order for d in run.dependencies if d.type in WAITING_TYPES)
+            ),
+            None,
+        )
+        if ready is None:
+            raise ConfigError("dependency cycle: " + ", ".join(run.id for run in pending))
+        order.append(ready.id)
+        pending.remove(ready)
+    return order

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from cloudai_nb.core.models import JobState, TestRun
+from cloudai_nb.core.models import JobState, TestRun, TestScenario
 
 
 def now() -> datetime:
@@ -54,6 +54,8 @@ class Job(BaseModel):
 
     _test_run: TestRun | None = PrivateAttr(default=None)
     _canceller: Callable[[Job], None] | None = PrivateAttr(default=None)
+    # the scenario's pre_test / post_test hook scenarios, by kind (run around the job on Slurm)
+    _hooks: dict[str, TestScenario] = PrivateAttr(default_factory=dict)
 
     @property
     def test_run(self) -> TestRun:
@@ -66,6 +68,11 @@ class Job(BaseModel):
         self._test_run = test_run
         self._canceller = canceller
         return self
+
+    @property
+    def hooks(self) -> dict[str, TestScenario]:
+        """``{"pre_test": scenario, "post_test": scenario}``: what runs before and after this job."""
+        return self._hooks
 
     @property
     def uid(self) -> str:

@@ -415,11 +415,17 @@ class TestScenario(StrictModel):
 
     name: str = Field(min_length=1)
     job_status_check: bool = Field(default=True, description="Stop the scenario at the first failed job.")
-    pre_test: str | None = None
-    post_test: str | None = None
+    pre_test: str | None = Field(default=None, description="A hook scenario run before each test (Slurm).")
+    post_test: str | None = Field(default=None, description="A hook scenario run after each test (Slurm).")
     test_runs: list[TestRun] = Field(min_length=1)
     sol_path: str | None = None
     reports: Any = Field(default=None, description="Accepted for CloudAI compatibility.")
+    hooks: dict[str, TestScenario] = Field(
+        default_factory=dict,
+        exclude=True,
+        repr=False,
+        description="The scenarios pre_test and post_test name, by name (loaded from a hook folder).",
+    )
 
     @model_validator(mode="after")
     def _check_graph(self) -> TestScenario:
@@ -427,6 +433,11 @@ class TestScenario(StrictModel):
 
         check_dependencies(self.test_runs)
         return self
+
+    def hook(self, kind: str) -> TestScenario | None:
+        """The scenario ``pre_test`` or ``post_test`` names, once loaded (see `config.attach_hooks`)."""
+        name = getattr(self, kind)
+        return None if name is None else self.hooks.get(name)
 
     def get(self, test_id: str) -> TestRun:
         for run in self.test_runs:

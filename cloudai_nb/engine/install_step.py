@@ -6,7 +6,6 @@ The installers block (git, pip, enroot), so they run in a worker thread and the 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -21,8 +20,6 @@ from cloudai_nb.systems.base import Update
 if TYPE_CHECKING:
     from cloudai_nb.engine.scenario_run import ScenarioRun
 
-log = logging.getLogger(__name__)
-
 Progress = Callable[[str], None]
 
 
@@ -32,6 +29,8 @@ def scenario_installables(scenario: TestScenario) -> list[Installable]:
     for run in scenario.test_runs:
         for step in sweep.expand(run):
             items += step.test.installables()
+    for hook in scenario.hooks.values():
+        items += scenario_installables(hook)
     return unique(items)
 
 
@@ -56,11 +55,7 @@ async def install_before_run(run: ScenarioRun) -> None:
     waiting job FAILED with the reason, so the run ends FAILED and says why."""
 
     def progress(line: str) -> None:  # called on the installer's worker thread
-        log.info("%s", line)
-        if run.ledger.is_open:
-            run.ledger.append_event("install", message=line)
-        for listener in list(run.message_listeners):
-            listener(line)
+        run.note(line, event="install")
 
     try:
         await ensure_installed(run.scenario, run.system, progress)

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cloudai_nb.core.errors import ConfigError
+from cloudai_nb.core.graph import run_order
 from cloudai_nb.core.job import Job
 from cloudai_nb.core.models import JobState, TestScenario
+from cloudai_nb.core.system import System
 
 DEPENDENCY_CANCEL = "cancelled by dependency"
 STOPPED = "scenario stopped"
@@ -45,6 +48,26 @@ class Actions:
 
     def __bool__(self) -> bool:
         return bool(self.submit or self.cancel or self.skip)
+
+
+def check_single_sbatch(scenario: TestScenario, system: System) -> None:
+    """CloudAI's single-sbatch mode: one Slurm allocation runs the test runs one after another."""
+    if system.scheduler != "slurm":
+        raise ConfigError(f"single-sbatch mode needs a Slurm system; {system.name!r} is {system.scheduler}")
+    for i, run in enumerate(scenario.test_runs):
+        for j, dep in enumerate(run.dependencies):
+            if dep.type == "end_post_comp":
+                raise ConfigError(
+                    f"{run.id}: end_post_comp needs two jobs running side by side, but single-sbatch "
+                    "mode runs test runs one after another (drop --single-sbatch or this dependency)",
+                    field=f"Tests[{i}].dependencies[{j}].type",
+                )
+
+
+def single_sbatch_order(scenario: TestScenario, jobs: list[Job]) -> list[Job]:
+    """The jobs in the order one allocation runs them: each test run after those it waits for."""
+    rank = {test_id: i for i, test_id in enumerate(run_order(scenario.test_runs))}
+    return sorted(jobs, key=lambda job: rank[job.test_id])  # stable: a run's own jobs keep their order
 
 
 class Plan:
@@ -83,6 +106,10 @@ class Plan:
         """Stop the scenario: nothing more starts; `decide` cancels what runs and skips the rest."""
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def claim(self, jobs: list[Job]) -> None:
+        """The engine submits ``jobs`` itself, all at once (single-sbatch mode)."""
+        self._requested.update(job.key for job in jobs)
 
     def confirm(self, job: Job) -> None:
         """The engine has applied the action requested for ``job`` (its state now says so)."""

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cloudai_nb.core import config, registry, sweep
-from cloudai_nb.core.errors import CloudAINbError, RunNotFoundError, SubmissionError
+from cloudai_nb.core.errors import CloudAINbError, ConfigError, RunNotFoundError, SubmissionError
 from cloudai_nb.core.job import Job, count_states, now
 from cloudai_nb.core.models import JobState, TestScenario
 from cloudai_nb.core.system import System
 from cloudai_nb.engine import install_step
 from cloudai_nb.engine.ledger import Ledger, LedgerState
-from cloudai_nb.engine.plan import Plan, is_failed
+from cloudai_nb.engine.plan import Plan, check_single_sbatch, is_failed, single_sbatch_order
 from cloudai_nb.engine.poller import Poller, poller_for
 from cloudai_nb.systems import backend_for
 from cloudai_nb.systems.base import Backend, Update
@@ -46,6 +46,7 @@ def request_cancel(run_dir: Path, reason: str = "cancelled by cloudai-nb cancel"
 def plan_jobs(scenario: TestScenario, run_dir: Path) -> list[Job]:
     """Every job of the scenario, WAITING: iterations x sweep steps per test run, in run order."""
     jobs = []
+    hooks = {kind: hook for kind in config.HOOK_KINDS if (hook := scenario.hook(kind)) is not None}
     for run in scenario.test_runs:
         steps = sweep.expand(run)
         is_sweep = sweep.is_sweep(run)
@@ -62,6 +63,7 @@ def plan_jobs(scenario: TestScenario, run_dir: Path) -> list[Job]:
                     output_path=run_dir.joinpath(*key.split("/")),
                 )
                 job.attach(run.model_copy(update={"test": step.test, "num_nodes": step.num_nodes}))
+                job._hooks = hooks
                 jobs.append(job)
     return jobs
 
@@ -103,6 +105,7 @@ class ScenarioRun:
         dry_run: bool = False,
         backend_factory: Callable[[], Backend] | None = None,
         started: datetime | None = None,
+        single_sbatch: bool = False,
     ) -> None:
         self.scenario = scenario
         self.system = system
@@ -110,6 +113,7 @@ class ScenarioRun:
         self.jobs = jobs
         self.by_key = {job.key: job for job in jobs}
         self.dry_run = dry_run
+        self.single_sbatch = single_sbatch  # every job in one Slurm allocation (CloudAI's --single-sbatch)
         self.plan = Plan(scenario, jobs)
         self.state: RunState = "NEW"
         self.started = started or now()
@@ -141,8 +145,22 @@ class ScenarioRun:
         dry_run: bool = False,
         output_path: Path | None = None,
         backend_factory: Callable[[], Backend] | None = None,
+        single_sbatch: bool = False,
     ) -> ScenarioRun:
-        """Make the run directory and write ``run.json``; the jobs start with `drive`."""
+        """Make the run directory and write ``run.json``; the jobs start with `drive`.
+
+        Bad combinations (a hook that is not loaded, single-sbatch mode where it cannot work) are
+        refused here, before anything is written or submitted.
+        """
+        for kind in config.HOOK_KINDS:
+            name = getattr(scenario, kind)
+            if name is not None and scenario.hook(kind) is None:
+                raise ConfigError(
+                    f"{kind} {name!r} is not loaded: give the hook folder (--hook-dir DIR, hook_dir=)",
+                    field=kind,
+                )
+        if single_sbatch:
+            check_single_sbatch(scenario, system)
         started = datetime.now().astimezone()
         run_dir = new_run_dir(output_path or system.output_path, scenario.name, started)
         run = cls(
@@ -153,6 +171,7 @@ class ScenarioRun:
             dry_run=dry_run,
             backend_factory=backend_factory,
             started=started,
+            single_sbatch=single_sbatch,
         )
         run.ledger.start(run.header())
         for job in run.jobs:
@@ -169,6 +188,8 @@ class ScenarioRun:
         try:
             scenario = config.scenario_from_dict(header["scenario"])
             system = config.system_from_dict(header["system"])
+            hooks = {name: config.scenario_from_dict(data) for name, data in header.get("hooks", {}).items()}
+            scenario = scenario.model_copy(update={"hooks": hooks})
         except (KeyError, CloudAINbError) as exc:
             raise RunNotFoundError(f"{run_dir}: run.json does not describe a run ({exc})") from None
         jobs = plan_jobs(scenario, run_dir)
@@ -186,6 +207,7 @@ class ScenarioRun:
             dry_run=bool(header.get("dry_run")),
             backend_factory=backend_factory,
             started=datetime.fromisoformat(header["started"]),
+            single_sbatch=bool(header.get("single_sbatch")),
         )
         run._restore(state)
         return run
@@ -205,9 +227,11 @@ class ScenarioRun:
     def header(self) -> dict[str, Any]:
         return {
             "scenario": config.scenario_to_dict(self.scenario),
+            "hooks": {name: config.scenario_to_dict(hook) for name, hook in self.scenario.hooks.items()},
             "system": config.system_to_dict(self.system),
             "started": self.started.isoformat(),
             "dry_run": self.dry_run,
+            "single_sbatch": self.single_sbatch,
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
@@ -237,6 +261,8 @@ class ScenarioRun:
                     self.poller.backend.attach(job)
                     self.poller.track(job, self.apply)
             watcher = self.loop.create_task(self._watch_cancel_requests())
+            if self.scenario.hooks and self.system.scheduler != "slurm":
+                self.note(f"pre_test/post_test hooks run on Slurm only; not on {self.system.name!r}")
             try:
                 if not self.dry_run:  # git repos, venvs, images first; a failure fails the waiting jobs
                     await install_step.install_before_run(self)
@@ -256,6 +282,14 @@ class ScenarioRun:
             # alone and the ledger stays open-ended, so the next process can take the run over.
             self._finish()
         return self.state
+
+    def note(self, message: str, event: str = "note") -> None:
+        """News about the run as a whole: to the log, the ledger and the message listeners."""
+        log.info("%s", message)
+        if self.ledger.is_open:
+            self.ledger.append_event(event, message=message)
+        for listener in list(self.message_listeners):
+            listener(message)
 
     def _scheduler_health(self, problem: str | None) -> None:
         """Record when the scheduler stops answering, and when it is back; the jobs are kept."""
@@ -296,7 +330,14 @@ class ScenarioRun:
                     cancel.append(job)
             if cancel:
                 await self.poller.backend.cancel(cancel)
-            if len(actions.submit) == 1:
+            if actions.submit and self.single_sbatch:
+                # one allocation for every job that has not started: the script orders them
+                group = single_sbatch_order(
+                    self.scenario, [job for job in self.jobs if job.state is JobState.WAITING]
+                )
+                self.plan.claim(group)
+                await self._submit_group(group)
+            elif len(actions.submit) == 1:
                 await self._submit(actions.submit[0])
             elif actions.submit:
                 # independent jobs: a few submissions in flight at once (sbatch waits on the controller)
@@ -337,6 +378,46 @@ class ScenarioRun:
         self.poller.track(job, self.apply)
         self.plan.confirm(job)
         self.apply(update)
+
+    async def _submit_group(self, jobs: list[Job]) -> None:
+        """Single-sbatch mode: all ``jobs`` in one sbatch script, submitted once."""
+        assert self.poller is not None
+        backend = self.poller.backend
+        stop_on_failure = self.scenario.job_status_check
+        try:
+            for job in jobs:
+                job.output_path.mkdir(parents=True, exist_ok=True)
+                self._write_test_run(job)
+            backend.prepare_group(jobs, self.run_dir, stop_on_failure=stop_on_failure)
+        except OSError as exc:
+            for job in jobs:
+                self._fail_submission(job, f"cannot write {self.run_dir}: {exc.strerror or exc}")
+            return
+        except CloudAINbError as exc:
+            for job in jobs:
+                self._fail_submission(job, str(exc))
+            return
+        stamp = now()
+        if self.dry_run:
+            for job in jobs:
+                self._set(job, JobState.DRY_RUN, submitted=stamp, ended=stamp)
+                self.plan.confirm(job)
+            return
+        for job in jobs:
+            job.submitted = stamp
+        try:
+            updates = await backend.submit_group(jobs, self.run_dir, stop_on_failure=stop_on_failure)
+        except SubmissionError as exc:
+            for job in jobs:
+                self._fail_submission(job, str(exc))
+            return
+        for job in jobs:
+            if job.handle.get("nodelist"):
+                self._write_test_run(job)
+            self.poller.track(job, self.apply)
+            self.plan.confirm(job)
+        for update in updates:
+            self.apply(update)
 
     def _fail_submission(self, job: Job, reason: str) -> None:
         self._set(job, JobState.FAILED, reason=f"not submitted: {reason}", ended=now())

@@ -103,6 +103,12 @@ class CloudAIMagics(Magics):
     @argument("--time-limit", help="time limit for every test run (Slurm format, e.g. 30 or 1:00:00)")
     @argument("--iterations", type=int, help="iterations for every test run")
     @argument("--dry-run", action="store_true", help="write every file, submit nothing")
+    @argument(
+        "--single-sbatch",
+        action="store_true",
+        help="Slurm: every test run in one allocation, one after another",
+    )
+    @argument("--hook-dir", metavar="DIR", help="folder of pre_test/post_test hook scenarios")
     @argument("--wait", action="store_true", help="block until the run ends")
     @argument("-o", "--out", metavar="VAR", help="also store the Run in this variable")
     @line_cell_magic
@@ -134,6 +140,8 @@ class CloudAIMagics(Magics):
             time_limit=args.time_limit,
             iterations=args.iterations,
             dry_run=args.dry_run,
+            hook_dir=args.hook_dir,
+            single_sbatch=args.single_sbatch,
         )
         if args.out:
             self.user_ns[args.out] = run

@@ -8,9 +8,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from cloudai_nb.core import installables, registry
+from cloudai_nb.core.errors import SubmissionError
 from cloudai_nb.core.job import Job
 from cloudai_nb.core.models import JobState, TestDefinition
 from cloudai_nb.core.system import System
@@ -66,6 +68,16 @@ class Backend(ABC):
         """Ask for the jobs to end (``force``: at once, no grace period); the final state arrives
         through `poll`."""
 
+    def prepare_group(self, jobs: Sequence[Job], run_dir: Path, *, stop_on_failure: bool) -> None:
+        """Single-sbatch mode: write one script that runs ``jobs`` in order in one allocation."""
+        raise SubmissionError(f"{self.system.scheduler} systems do not run jobs in one allocation")
+
+    async def submit_group(
+        self, jobs: Sequence[Job], run_dir: Path, *, stop_on_failure: bool
+    ) -> list[Update]:
+        """Single-sbatch mode: submit the script of `prepare_group`; every job gets its job id."""
+        raise SubmissionError(f"{self.system.scheduler} systems do not run jobs in one allocation")
+
     def attach(self, job: Job) -> None:  # noqa: B027 - optional hook
         """Resume watching a live job recorded by another process (after a kernel restart)."""
 
@@ -76,9 +88,8 @@ class Backend(ABC):
 
 def job_environment(system: System, test: TestDefinition, job: Job) -> dict[str, str]:
     """Environment of a job: the system's, then the test's, then where the job is."""
-    env: dict[str, str] = {}
-    for source in (system.global_env_vars, test.extra_env_vars):
-        env.update({k: _env_text(v) for k, v in source.items()})
+    env = system_environment(system)
+    env.update({k: _env_text(v) for k, v in test.extra_env_vars.items()})
     env.update(installables.job_env(system.install_path, test.installables()))  # CLOUDAI_NB_GIT_<NAME>...
     env.update(
         {
@@ -90,6 +101,11 @@ def job_environment(system: System, test: TestDefinition, job: Job) -> dict[str,
     if job.step is not None:
         env["CLOUDAI_NB_STEP"] = str(job.step)
     return env
+
+
+def system_environment(system: System) -> dict[str, str]:
+    """The system's ``global_env_vars`` as text."""
+    return {k: _env_text(v) for k, v in system.global_env_vars.items()}
 
 
 def _env_text(value: Any) -> str:

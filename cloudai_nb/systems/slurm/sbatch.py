@@ -25,11 +25,23 @@ class SrunStep:
     argv: tuple[str, ...]
     image: str | None = None
     mounts: tuple[str, ...] = ()
-    output_dir: Path | None = None  # per-step folder (single-sbatch mode)
+    output_dir: Path | None = None  # the step's own stdout.txt / stderr.txt (hooks, single sbatch)
+    # single-sbatch mode: a step may use part of the allocation, and has its own environment
+    num_nodes: int | None = None
+    nodelist: tuple[str, ...] = ()
+    name: str | None = None  # srun --job-name: finds the step in ``squeue -s`` to cancel it alone
+    env_file: Path | None = None
 
 
 @dataclass(frozen=True)
 class SbatchSpec:
+    """One sbatch script: its allocation, its srun steps, and the hooks around them.
+
+    With ``grouped`` (CloudAI's single-sbatch mode), the steps are several test runs run one after
+    another in one allocation; each records when it started and how it ended in
+    ``<output_dir>/single_sbatch/`` (see `STEP_FUNCTION`), which is how each gets its own state.
+    """
+
     job_name: str
     output_dir: Path
     steps: tuple[SrunStep, ...]
@@ -49,6 +61,10 @@ class SbatchSpec:
     pre_steps: tuple[SrunStep, ...] = ()
     post_steps: tuple[SrunStep, ...] = ()
     env: Mapping[str, str] = field(default_factory=dict)
+    grouped: bool = False
+    stop_on_failure: bool = True  # grouped: the first failed step ends the script (job_status_check)
+    stdout_name: str = "stdout.txt"
+    stderr_name: str = "stderr.txt"
 
 
 def _directive(option: str, value: object) -> str:
@@ -72,9 +88,22 @@ def env_file(env: Mapping[str, str]) -> str:
 
 
 def srun_line(spec: SbatchSpec, step: SrunStep) -> str:
+    return shlex.join(srun_argv(spec, step))
+
+
+def srun_argv(spec: SbatchSpec, step: SrunStep) -> list[str]:
     argv: list[str] = ["srun", "--export=ALL"]
     if spec.mpi and spec.mpi != "none":
         argv.append(f"--mpi={spec.mpi}")
+    if step.name:
+        argv.append(f"--job-name={step.name}")
+    if step.nodelist:
+        argv.append("--nodelist=" + ",".join(step.nodelist))
+    elif step.num_nodes is not None:
+        argv.append(f"--nodes={step.num_nodes}")
+    nodes = len(step.nodelist) or step.num_nodes
+    if nodes and spec.ntasks_per_node:  # else srun inherits the whole allocation's task count
+        argv.append(f"--ntasks={nodes * spec.ntasks_per_node}")
     if step.image:
         argv.append(f"--container-image={step.image}")
         mounts = list(step.mounts)
@@ -86,16 +115,53 @@ def srun_line(spec: SbatchSpec, step: SrunStep) -> str:
         argv += [f"--output={step.output_dir / 'stdout.txt'}", f"--error={step.output_dir / 'stderr.txt'}"]
     argv += list(spec.extra_srun_args)
     argv += list(step.argv)
-    return shlex.join(argv)
+    return argv
 
 
-def sbatch_script(spec: SbatchSpec) -> str:
+PRE_TEST_FAILED = "pre_test.failed"
+STEP_DIR = "single_sbatch"  # in each grouped step's folder: started, exit_code or cancelled
+
+STEP_FUNCTION = f"""\
+# step DIR ENV_FILE CMD...: one test run of this allocation, in its own environment. DIR/{STEP_DIR}/
+# tells cloudai_nb when it started and how it ended. A step cancelled before it started is skipped:
+# whoever makes that folder first (this script, or cloudai_nb cancelling the step) decides.
+step() {{
+  local dir=$1/{STEP_DIR} env=$2
+  shift 2
+  mkdir "$dir" 2>/dev/null || return 0
+  date +%Y-%m-%dT%H:%M:%S.%6N%:z > "$dir/started"
+  (source "$env" && exec "$@")
+  local code=$?
+  echo "$code" > "$dir/exit_code"
+  if [ "$code" -ne 0 ]; then rc=$code; fi
+  return "$code"
+}}
+"""
+
+
+def _pre_test_lines(spec: SbatchSpec, step: SrunStep) -> list[str]:
+    """A pre_test hook step; when it fails, the test does not run and the job says why."""
+    label = step.name or f"pre_test {step.argv[0]}"
+    message = shlex.quote(f"{label} failed; the test did not run")
+    marker = shlex.quote(str(spec.output_dir / PRE_TEST_FAILED))
+    return [
+        f"# pre_test: {label}",
+        srun_line(spec, step),
+        "hook_rc=$?",
+        'if [ "$hook_rc" -ne 0 ]; then',
+        f'  echo {message} "(exit code $hook_rc)" | tee {marker} >&2',
+        '  exit "$hook_rc"',
+        "fi",
+        "",
+    ]
+
+
+def _directives(spec: SbatchSpec) -> list[str]:
     out = spec.output_dir
     lines = [
-        "#!/bin/bash",
         _directive("--job-name", spec.job_name),
-        _directive("--output", out / "stdout.txt"),
-        _directive("--error", out / "stderr.txt"),
+        _directive("--output", out / spec.stdout_name),
+        _directive("--error", out / spec.stderr_name),
     ]
     if spec.partition:
         lines.append(_directive("--partition", spec.partition))
@@ -119,23 +185,35 @@ def sbatch_script(spec: SbatchSpec) -> str:
         if any(ch in extra for ch in "\n\r\x00"):
             raise SubmissionError(f"extra_sbatch_args: {extra!r} contains a line break")
         lines.append(f"#SBATCH {extra}")
-    lines += [
+    return lines
+
+
+def sbatch_script(spec: SbatchSpec) -> str:
+    """The whole script: directives, environment, pre_test hooks, the test(s), post_test hooks."""
+    if not spec.steps:
+        raise SubmissionError(f"{spec.job_name}: nothing to run")
+    if len(spec.steps) > 1 and not spec.grouped:
+        raise SubmissionError(f"{spec.job_name}: several steps need single-sbatch mode (grouped)")
+    lines = [
+        "#!/bin/bash",
+        *_directives(spec),
         "",
-        f"source {shlex.quote(str(out / ENV_FILE))}",
+        f"source {shlex.quote(str(spec.output_dir / ENV_FILE))}",
         "",
     ]
     for step in spec.pre_steps:
-        lines += ["# pre_test", srun_line(spec, step), 'rc=$?; if [ "$rc" -ne 0 ]; then exit "$rc"; fi', ""]
-    lines.append(srun_line(spec, spec.steps[0]) if len(spec.steps) == 1 else "")
-    if len(spec.steps) > 1:  # several test runs in one allocation, one after another
-        lines.pop()
-        lines.append("rc=0")
+        lines += _pre_test_lines(spec, step)
+    if spec.grouped:
+        lines += [STEP_FUNCTION, "rc=0"]
         for step in spec.steps:
-            lines += [srun_line(spec, step) + " || rc=$?"]
+            if step.output_dir is None or step.env_file is None:
+                raise SubmissionError(f"{spec.job_name}: a grouped step needs its own folder and environment")
+            call = shlex.join(["step", str(step.output_dir), str(step.env_file), *srun_argv(spec, step)])
+            lines.append(call + (' || exit "$rc"' if spec.stop_on_failure else ""))
     else:
-        lines.append("rc=$?")
+        lines += [srun_line(spec, spec.steps[0]), "rc=$?"]
     for step in spec.post_steps:
-        lines += ["", "# post_test", srun_line(spec, step)]
+        lines += ["", f"# post_test: {step.name or step.argv[0]}", srun_line(spec, step)]
     lines += ["", 'exit "$rc"', ""]
     return "\n".join(lines)
 
