@@ -11,7 +11,6 @@ from cloudai_nb.core import config
 from cloudai_nb.core.errors import ConfigError, RunNotFoundError
 from cloudai_nb.core.models import TestDefinition, TestRun, TestScenario
 from cloudai_nb.core.system import StandaloneSystem, System
-from cloudai_nb.core.tomlpos import find_line
 from cloudai_nb.engine.ledger import RUN_FILE, SUMMARY_FILE, Ledger
 from cloudai_nb.engine.scenario_run import ScenarioRun
 
@@ -69,21 +68,16 @@ def resolve_scenario(
 def with_hooks(
     scenario: TestScenario, hook_dir: PathLike | None, source: config.Source | None = None
 ) -> TestScenario:
-    """``scenario`` with the hook scenarios its ``pre_test``/``post_test`` name (loaded once)."""
+    """``scenario`` with the hook scenarios its ``pre_test``/``post_test`` name, from ``hook_dir``
+    (else CloudAI's default ``./conf/hook`` if there is one; a run says what is still missing)."""
     kinds = [kind for kind in config.HOOK_KINDS if getattr(scenario, kind) is not None]
-    if not kinds or (hook_dir is None and all(scenario.hook(kind) for kind in kinds)):
+    if not kinds:
         return scenario
-    folder = Path(hook_dir) if hook_dir is not None else config.DEFAULT_HOOK_DIR
-    if hook_dir is None and not folder.is_dir():
-        kind = kinds[0]
-        raise ConfigError(
-            f"{kind} {getattr(scenario, kind)!r} is a hook scenario: give its folder with --hook-dir DIR "
-            f"(hook_dir=); CloudAI's default {folder} does not exist here",
-            file=source.path if source else None,
-            line=find_line(source.text, (kind,)) if source else None,
-            field=kind,
-        )
-    return config.attach_hooks(scenario, config.load_hooks(folder), source)
+    if hook_dir is None:
+        if all(scenario.hook(kind) for kind in kinds) or not config.DEFAULT_HOOK_DIR.is_dir():
+            return scenario
+        hook_dir = config.DEFAULT_HOOK_DIR
+    return config.attach_hooks(scenario, config.load_hooks(hook_dir), source)
 
 
 def run(
@@ -96,13 +90,16 @@ def run(
     tests: Mapping[str, TestDefinition] | None = None,
     hook_dir: PathLike | None = None,
     single_sbatch: bool = False,
+    sbatch_dependencies: bool = False,
 ) -> Run:
     """Start a scenario and return its `Run` at once (the jobs go on in the background).
 
     The run is driven by the process's engine thread, so the kernel stays free. ``dry_run=True``
     writes every file a real run would and submits nothing. ``single_sbatch=True`` (Slurm; CloudAI's
     ``--single-sbatch``) runs every test run in one allocation, one after another, each with its own
-    srun, output folder and state.
+    srun, output folder and state. ``sbatch_dependencies=True`` (Slurm) submits every job at once,
+    each held back by ``sbatch --dependency`` until what it waits for is done, so the scenario goes on
+    even if this process dies (``end_post_comp`` is still applied by the run while it is watched).
     """
     chosen = resolve_system(system)
     model = resolve_scenario(scenario, tests=tests, tests_dir=tests_dir, hook_dir=hook_dir)
@@ -112,6 +109,7 @@ def run(
         dry_run=dry_run,
         output_path=Path(output_path) if output_path else None,
         single_sbatch=single_sbatch,
+        sbatch_dependencies=sbatch_dependencies,
     )
     return Run(scenario_run)._start()
 

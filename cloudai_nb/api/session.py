@@ -148,6 +148,7 @@ class Session:
         dry_run: bool = False,
         hook_dir: str | Path | None = None,
         single_sbatch: bool = False,
+        sbatch_dependencies: bool = False,
     ) -> Run:
         """Start ``scenario`` (with the given overrides for every test run) on the session's system."""
         chosen = self.use_system(system) if system else self.system
@@ -163,7 +164,14 @@ class Session:
             for entry in data["Tests"]:
                 entry.update(overrides)
             scenario = config.scenario_from_dict(data).model_copy(update={"hooks": scenario.hooks})
-        started = run(scenario, chosen, dry_run=dry_run, hook_dir=hook_dir, single_sbatch=single_sbatch)
+        started = run(
+            scenario,
+            chosen,
+            dry_run=dry_run,
+            hook_dir=hook_dir,
+            single_sbatch=single_sbatch,
+            sbatch_dependencies=sbatch_dependencies,
+        )
         self.runs.append(started)
         return started
 

@@ -58,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
             action="store_true",
             help="Slurm: run every test run in one allocation, one after another (CloudAI's mode)",
         )
+        sub.add_argument(
+            "--sbatch-dependencies",
+            action="store_true",
+            help="Slurm: submit every job at once, held back by sbatch --dependency, "
+            "so the scenario goes on if this process dies",
+        )
         sub.add_argument("-q", "--quiet", action="store_true", help="print only the final table")
         sub.set_defaults(handler="cloudai_nb.cli.runs:run", dry_run=name == "dry-run")
 

@@ -88,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
     scenario = resolve_scenario(args.test_scenario, tests_dir=args.tests_dir, hook_dir=args.hook_dir)
     output = Path(args.output_dir) if args.output_dir else None
     scenario_run = ScenarioRun.start(
-        scenario, system, dry_run=args.dry_run, output_path=output, single_sbatch=args.single_sbatch
+        scenario,
+        system,
+        dry_run=args.dry_run,
+        output_path=output,
+        single_sbatch=args.single_sbatch,
+        sbatch_dependencies=args.sbatch_dependencies,
     )
     if not args.quiet:
         print(

@@ -98,6 +98,8 @@ _DONE = frozenset(JobState) - {JobState.PENDING, JobState.RUNNING, JobState.WAIT
 
 
 DependencyType = Literal["start_post_init", "start_post_comp", "end_post_comp"]
+# what a job can wait for when a scheduler holds it back: another job started, ended, or succeeded
+Waits = Literal["started", "ended", "succeeded"]
 
 
 class Dependency(StrictModel):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from cloudai_nb.core.errors import ConfigError
 from cloudai_nb.core.graph import run_order
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.models import JobState, TestScenario
+from cloudai_nb.core.models import JobState, TestScenario, Waits
 from cloudai_nb.core.system import System
 
 DEPENDENCY_CANCEL = "cancelled by dependency"
@@ -50,6 +50,18 @@ class Actions:
         return bool(self.submit or self.cancel or self.skip)
 
 
+def check_mode(
+    scenario: TestScenario, system: System, *, single_sbatch: bool, sbatch_dependencies: bool
+) -> None:
+    """Refuse a way of running the scenario that this system or scenario cannot do."""
+    if single_sbatch and sbatch_dependencies:
+        raise ConfigError("choose single-sbatch mode or sbatch dependencies, not both")
+    if sbatch_dependencies and system.scheduler != "slurm":
+        raise ConfigError(f"sbatch dependencies need a Slurm system; {system.name!r} is {system.scheduler}")
+    if single_sbatch:
+        check_single_sbatch(scenario, system)
+
+
 def check_single_sbatch(scenario: TestScenario, system: System) -> None:
     """CloudAI's single-sbatch mode: one Slurm allocation runs the test runs one after another."""
     if system.scheduler != "slurm":
@@ -64,8 +76,9 @@ def check_single_sbatch(scenario: TestScenario, system: System) -> None:
                 )
 
 
-def single_sbatch_order(scenario: TestScenario, jobs: list[Job]) -> list[Job]:
-    """The jobs in the order one allocation runs them: each test run after those it waits for."""
+def start_order(scenario: TestScenario, jobs: list[Job]) -> list[Job]:
+    """The jobs with each test run after those it waits for: the order one allocation runs them
+    in, and the order in which jobs that name what they wait for can be submitted."""
     rank = {test_id: i for i, test_id in enumerate(run_order(scenario.test_runs))}
     return sorted(jobs, key=lambda job: rank[job.test_id])  # stable: a run's own jobs keep their order
 
@@ -106,6 +119,24 @@ class Plan:
         """Stop the scenario: nothing more starts; `decide` cancels what runs and skips the rest."""
         if self.stop_reason is None:
             self.stop_reason = reason
+
+    def waits_for(self, job: Job) -> list[tuple[Waits, Job]]:
+        """What ``job`` waits for, for a scheduler that holds jobs back itself (sbatch --dependency):
+        the job before it in its run, or the jobs its run's dependencies name. With
+        ``job_status_check`` a job waits for success, so a failure ends what depends on it even
+        when nobody is watching (the plan stops the rest when it sees the failure)."""
+        jobs = self.jobs_of[job.test_id]
+        index = jobs.index(job)
+        ended: Waits = "succeeded" if self.scenario.job_status_check else "ended"
+        if index > 0:
+            return [(ended, jobs[index - 1])]
+        waits: list[tuple[Waits, Job]] = []
+        for dep in self.scenario.get(job.test_id).dependencies:
+            if dep.type == "start_post_comp":
+                waits.append((ended, self.jobs_of[dep.id][-1]))
+            elif dep.type == "start_post_init":
+                waits.append(("started", self.jobs_of[dep.id][0]))
+        return waits  # end_post_comp is the plan's to apply: it cancels, it does not hold back
 
     def claim(self, jobs: list[Job]) -> None:
         """The engine submits ``jobs`` itself, all at once (single-sbatch mode)."""

@@ -19,11 +19,11 @@ from typing import Any, Literal
 from cloudai_nb.core import config, registry, sweep
 from cloudai_nb.core.errors import CloudAINbError, ConfigError, RunNotFoundError, SubmissionError
 from cloudai_nb.core.job import Job, count_states, now
-from cloudai_nb.core.models import JobState, TestScenario
+from cloudai_nb.core.models import JobState, TestScenario, Waits
 from cloudai_nb.core.system import System
 from cloudai_nb.engine import install_step
 from cloudai_nb.engine.ledger import Ledger, LedgerState
-from cloudai_nb.engine.plan import Plan, check_single_sbatch, is_failed, single_sbatch_order
+from cloudai_nb.engine.plan import Plan, check_mode, is_failed, start_order
 from cloudai_nb.engine.poller import Poller, poller_for
 from cloudai_nb.systems import backend_for
 from cloudai_nb.systems.base import Backend, Update
@@ -106,6 +106,7 @@ class ScenarioRun:
         backend_factory: Callable[[], Backend] | None = None,
         started: datetime | None = None,
         single_sbatch: bool = False,
+        sbatch_dependencies: bool = False,
     ) -> None:
         self.scenario = scenario
         self.system = system
@@ -114,6 +115,8 @@ class ScenarioRun:
         self.by_key = {job.key: job for job in jobs}
         self.dry_run = dry_run
         self.single_sbatch = single_sbatch  # every job in one Slurm allocation (CloudAI's --single-sbatch)
+        # every job submitted at once, Slurm holding each back until what it waits for is done
+        self.sbatch_dependencies = sbatch_dependencies
         self.plan = Plan(scenario, jobs)
         self.state: RunState = "NEW"
         self.started = started or now()
@@ -146,6 +149,7 @@ class ScenarioRun:
         output_path: Path | None = None,
         backend_factory: Callable[[], Backend] | None = None,
         single_sbatch: bool = False,
+        sbatch_dependencies: bool = False,
     ) -> ScenarioRun:
         """Make the run directory and write ``run.json``; the jobs start with `drive`.
 
@@ -156,11 +160,11 @@ class ScenarioRun:
             name = getattr(scenario, kind)
             if name is not None and scenario.hook(kind) is None:
                 raise ConfigError(
-                    f"{kind} {name!r} is not loaded: give the hook folder (--hook-dir DIR, hook_dir=)",
+                    f"{kind} {name!r} is a hook scenario: give its folder with --hook-dir DIR (hook_dir=); "
+                    f"CloudAI's default {config.DEFAULT_HOOK_DIR} has no such hook here",
                     field=kind,
                 )
-        if single_sbatch:
-            check_single_sbatch(scenario, system)
+        check_mode(scenario, system, single_sbatch=single_sbatch, sbatch_dependencies=sbatch_dependencies)
         started = datetime.now().astimezone()
         run_dir = new_run_dir(output_path or system.output_path, scenario.name, started)
         run = cls(
@@ -172,6 +176,7 @@ class ScenarioRun:
             backend_factory=backend_factory,
             started=started,
             single_sbatch=single_sbatch,
+            sbatch_dependencies=sbatch_dependencies,
         )
         run.ledger.start(run.header())
         for job in run.jobs:
@@ -208,6 +213,7 @@ class ScenarioRun:
             backend_factory=backend_factory,
             started=datetime.fromisoformat(header["started"]),
             single_sbatch=bool(header.get("single_sbatch")),
+            sbatch_dependencies=bool(header.get("sbatch_dependencies")),
         )
         run._restore(state)
         return run
@@ -232,6 +238,7 @@ class ScenarioRun:
             "started": self.started.isoformat(),
             "dry_run": self.dry_run,
             "single_sbatch": self.single_sbatch,
+            "sbatch_dependencies": self.sbatch_dependencies,
             "host": socket.gethostname(),
             "pid": os.getpid(),
         }
@@ -330,13 +337,16 @@ class ScenarioRun:
                     cancel.append(job)
             if cancel:
                 await self.poller.backend.cancel(cancel)
-            if actions.submit and self.single_sbatch:
-                # one allocation for every job that has not started: the script orders them
-                group = single_sbatch_order(
+            if actions.submit and (self.single_sbatch or self.sbatch_dependencies):
+                # every job that has not started, at once: the script or Slurm orders them
+                waiting = start_order(
                     self.scenario, [job for job in self.jobs if job.state is JobState.WAITING]
                 )
-                self.plan.claim(group)
-                await self._submit_group(group)
+                self.plan.claim(waiting)
+                if self.single_sbatch:
+                    await self._submit_group(waiting)
+                else:
+                    await self._submit_held(waiting)
             elif len(actions.submit) == 1:
                 await self._submit(actions.submit[0])
             elif actions.submit:
@@ -349,7 +359,24 @@ class ScenarioRun:
 
                 await asyncio.gather(*(submit(job) for job in actions.submit))
 
-    async def _submit(self, job: Job) -> None:
+    async def _submit_held(self, jobs: list[Job]) -> None:
+        """Submit ``jobs`` (in start order) each naming the jobs it waits for, so Slurm starts them
+        on time even if this process dies. A job whose predecessor could not be submitted is not."""
+        for job in jobs:
+            after = []
+            for waits, other in self.plan.waits_for(job):
+                if other.job_id and not other.is_done:
+                    after.append((waits, other))
+                elif not other.job_id and not other.is_done and not self.dry_run:
+                    self._set(
+                        job, JobState.SKIPPED, reason=f"not submitted: {other.key} was not", ended=now()
+                    )
+                    self.plan.confirm(job)
+                    break
+            else:
+                await self._submit(job, after)
+
+    async def _submit(self, job: Job, after: list[tuple[Waits, Job]] | None = None) -> None:
         assert self.poller is not None
         backend = self.poller.backend
         try:
@@ -369,7 +396,7 @@ class ScenarioRun:
             return
         job.submitted = now()
         try:
-            update = await backend.submit(job)
+            update = await (backend.submit(job) if after is None else backend.submit_after(job, after))
         except SubmissionError as exc:
             self._fail_submission(job, str(exc))
             return

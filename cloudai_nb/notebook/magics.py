@@ -108,6 +108,11 @@ class CloudAIMagics(Magics):
         action="store_true",
         help="Slurm: every test run in one allocation, one after another",
     )
+    @argument(
+        "--sbatch-dependencies",
+        action="store_true",
+        help="Slurm: submit every job at once, held back by sbatch --dependency",
+    )
     @argument("--hook-dir", metavar="DIR", help="folder of pre_test/post_test hook scenarios")
     @argument("--wait", action="store_true", help="block until the run ends")
     @argument("-o", "--out", metavar="VAR", help="also store the Run in this variable")
@@ -142,6 +147,7 @@ class CloudAIMagics(Magics):
             dry_run=args.dry_run,
             hook_dir=args.hook_dir,
             single_sbatch=args.single_sbatch,
+            sbatch_dependencies=args.sbatch_dependencies,
         )
         if args.out:
             self.user_ns[args.out] = run

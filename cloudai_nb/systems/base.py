@@ -14,7 +14,7 @@ from typing import Any
 from cloudai_nb.core import installables, registry
 from cloudai_nb.core.errors import SubmissionError
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.models import JobState, TestDefinition
+from cloudai_nb.core.models import JobState, TestDefinition, Waits
 from cloudai_nb.core.system import System
 
 
@@ -67,6 +67,11 @@ class Backend(ABC):
     async def cancel(self, jobs: Sequence[Job], *, force: bool = False) -> None:
         """Ask for the jobs to end (``force``: at once, no grace period); the final state arrives
         through `poll`."""
+
+    async def submit_after(self, job: Job, after: Sequence[tuple[Waits, Job]]) -> Update:
+        """`submit`, with the scheduler holding ``job`` back until each ``(waits, other)`` is met:
+        ``other`` has ``started``, has ``ended``, or has ``succeeded``."""
+        raise SubmissionError(f"{self.system.scheduler} systems do not order jobs themselves")
 
     def prepare_group(self, jobs: Sequence[Job], run_dir: Path, *, stop_on_failure: bool) -> None:
         """Single-sbatch mode: write one script that runs ``jobs`` in order in one allocation."""

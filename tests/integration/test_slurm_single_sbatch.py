@@ -23,6 +23,8 @@ from tests.integration.test_slurm import scenario, slurm_system, squeue_ids
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm_cluster")]
 
+CLI = str(Path(sys.executable).parent / "cloudai-nb")  # the console script of this environment
+
 HOOK_DIR = ROOT / "cloudai_nb" / "conf" / "hook"
 
 
@@ -134,9 +136,8 @@ def test_a_killed_driver_is_taken_over_and_the_allocation_finishes(tmp_path):
     scenario_file.write_text('name = "orphan"\n' + bash("a", "sleep 4") + bash("b", "echo b", after("a")))
     files = ["--system-config", str(system_file), "--test-scenario", str(scenario_file)]
     driver = subprocess.Popen(
-        [sys.executable, "-m", "cloudai_nb.cli.main", "run", "--single-sbatch", "-q", *files],
+        [CLI, "run", "--single-sbatch", "-q", *files],
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 30

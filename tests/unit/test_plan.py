@@ -172,3 +172,19 @@ def test_unexpected_endings_count_as_failures(state):
     set_state(plan, jobs["a"][0], state)
     plan.decide()
     assert plan.stop_reason == f"scenario stopped: a/0 {state.value}"
+
+
+@pytest.mark.parametrize(("job_status_check", "ended"), [(True, "succeeded"), (False, "ended")])
+def test_what_each_job_waits_for_when_slurm_holds_it_back(job_status_check, ended):
+    text = SLEEP.replace('id = "a"\ntest_template_name', 'id = "a"\niterations = 2\ntest_template_name', 1)
+    plan, jobs_of = make(f"job_status_check = {str(job_status_check).lower()}\n" + text)
+    first, second = jobs_of["a"]
+
+    def waits(test_id: str, index: int = 0) -> list[tuple[str, str]]:
+        return [(kind, other.key) for kind, other in plan.waits_for(plan.jobs_of[test_id][index])]
+
+    assert waits("a") == []
+    assert waits("a", 1) == [(ended, first.key)]  # iterations run one after another
+    assert waits("init") == [("started", first.key)]  # the run's first job has started
+    assert waits("comp") == [(ended, second.key)]  # the run's last job has ended
+    assert waits("end") == []  # end_post_comp cancels; the plan applies it, Slurm does not

@@ -15,7 +15,7 @@ from cloudai_nb.core.system import SlurmSystem
 from cloudai_nb.engine.scenario_run import plan_jobs
 from cloudai_nb.systems.slurm import nodes
 from cloudai_nb.systems.slurm.backend import SlurmBackend
-from cloudai_nb.systems.slurm.sbatch import env_file, sbatch_script
+from cloudai_nb.systems.slurm.sbatch import dependency_option, env_file, sbatch_argv, sbatch_script
 
 GOLDEN = Path(__file__).parent.parent / "golden"
 RUN_DIR = Path("/runs/demo_2026-01-01_00-00-00")
@@ -168,3 +168,17 @@ def test_too_many_nodes_for_the_partition():
     system = config.system_from_dict(SYSTEM)
     with pytest.raises(SubmissionError, match="num_nodes = 3, but the partition has 2 usable node"):
         nodes.resolve(system, 3, [], [], live={"c1": "idle", "c2": "idle"})  # type: ignore[arg-type]
+
+
+def test_what_a_job_waits_for_becomes_one_dependency_option():
+    after = [("ended", "12"), ("started", "10"), ("ended", "13"), ("succeeded", "9")]
+    assert dependency_option(after) == "afterany:12:13,after:10,afterok:9"
+    assert dependency_option([]) is None
+    assert sbatch_argv(Path("/r/s.sh"), "afterok:9") == [
+        "sbatch",
+        "--parsable",
+        "--dependency=afterok:9",
+        "--kill-on-invalid-dep=yes",  # a dependency that can never be met ends the job
+        "/r/s.sh",
+    ]
+    assert sbatch_argv(Path("/r/s.sh")) == ["sbatch", "--parsable", "/r/s.sh"]

@@ -18,7 +18,7 @@ from cloudai_nb.core import config
 from cloudai_nb.core.errors import ConfigError, SubmissionError
 from cloudai_nb.core.models import JobState
 from cloudai_nb.core.system import SlurmSystem
-from cloudai_nb.engine.plan import single_sbatch_order
+from cloudai_nb.engine.plan import start_order
 from cloudai_nb.engine.scenario_run import ScenarioRun, plan_jobs
 from cloudai_nb.systems.slurm import nodes
 from cloudai_nb.systems.slurm.backend import SlurmBackend
@@ -73,7 +73,7 @@ def grouped(text: str, run_dir: Path = RUN_DIR, **changes: object):
     data = config.parse_toml(text)
     data.update(changes)
     scenario = config.attach_hooks(config.scenario_from_dict(data), HOOKS)
-    jobs = single_sbatch_order(scenario, plan_jobs(scenario, run_dir))
+    jobs = start_order(scenario, plan_jobs(scenario, run_dir))
     requests = {
         job.uid: nodes.resolve(system(), job.num_nodes, job.test_run.nodes, job.test_run.exclude_nodes)
         for job in jobs
@@ -199,6 +199,15 @@ def test_live_step_states_come_from_the_files_and_change_once(tmp_path):
     assert update and update.state is JobState.RUNNING and update.started is not None
     (job.output_path / STEP_DIR / "exit_code").write_text("")  # being written: not yet an answer
     assert backend._step_update(job, running, ended=False) is None
+    # done, but the allocation's last live step: it ends with the allocation (post_test may still run)
+    (job.output_path / STEP_DIR / "exit_code").write_text("0\n")
+    backend._groups["7"] = {job.uid}
+    job.job_id = "7"
+    assert backend._step_update(job, running, ended=False) is None
+    backend._groups["7"] = {job.uid, "another step"}
+    update = backend._step_update(job, running, ended=False)
+    assert update and update.state is JobState.COMPLETED and update.exit_code == 0
+    (job.output_path / STEP_DIR / "exit_code").unlink()
     # the allocation timed out while this step ran
     update = backend._step_update(job, SlurmInfo("7", JobState.TIMEOUT, "TIMEOUT"), ended=True)
     assert update and update.state is JobState.TIMEOUT
@@ -235,10 +244,13 @@ def test_a_hook_without_its_folder_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no ./conf/hook here
     path = tmp_path / "s.toml"
     path.write_text(THREE_RUNS)
-    with pytest.raises(
-        ConfigError, match=r"s.toml:4: pre_test: pre_test 'nodes_ready' is a hook scenario: give"
-    ):
-        api.resolve_scenario(path)
+    with pytest.raises(ConfigError) as err:
+        api.run(path, system().model_copy(update={"output_path": tmp_path / "out"}), dry_run=True)
+    assert str(err.value) == (
+        "pre_test: pre_test 'nodes_ready' is a hook scenario: give its folder with --hook-dir DIR "
+        "(hook_dir=); CloudAI's default conf/hook has no such hook here"
+    )
+    assert not (tmp_path / "out").exists()  # refused before anything was written
 
 
 def test_dry_run_keeps_hooks_and_mode_in_the_ledger(tmp_path):
@@ -254,3 +266,16 @@ def test_dry_run_keeps_hooks_and_mode_in_the_ledger(tmp_path):
     assert again.single_sbatch
     hook = again.scenario.hook("pre_test")
     assert hook is not None and [r.id for r in hook.test_runs] == ["node_check"]
+
+
+def test_sbatch_dependencies_need_slurm_and_exclude_single_sbatch(tmp_path):
+    scenario = config.scenario_from_dict(
+        config.parse_toml((CONF / "scenarios" / "quick.toml").read_text()), config.load_tests(CONF / "tests")
+    )
+    standalone = api.default_system().model_copy(update={"output_path": tmp_path})
+    with pytest.raises(ConfigError, match="sbatch dependencies need a Slurm system; 'standalone' is"):
+        ScenarioRun.start(scenario, standalone, sbatch_dependencies=True)
+    slurm = system().model_copy(update={"output_path": tmp_path})
+    with pytest.raises(ConfigError, match="choose single-sbatch mode or sbatch dependencies, not both"):
+        ScenarioRun.start(scenario, slurm, single_sbatch=True, sbatch_dependencies=True)
+    assert list(tmp_path.iterdir()) == []

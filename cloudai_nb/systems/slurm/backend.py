@@ -13,10 +13,16 @@ from typing import Any
 from cloudai_nb.core.duration import format_time_limit
 from cloudai_nb.core.errors import SchedulerError, SubmissionError, did_you_mean
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.models import JobState, TestScenario
+from cloudai_nb.core.models import JobState, TestScenario, Waits
 from cloudai_nb.core.nodelist import NodeListError, expand
 from cloudai_nb.core.system import SlurmSystem
-from cloudai_nb.systems.base import Backend, Update, command_builder, job_environment, system_environment
+from cloudai_nb.systems.base import (
+    Backend,
+    Update,
+    command_builder,
+    job_environment,
+    system_environment,
+)
 from cloudai_nb.systems.exec import TIMED_OUT, Completed, LocalExecutor
 from cloudai_nb.systems.installers import installed_image_and_mounts
 from cloudai_nb.systems.slurm import nodes as node_rules
@@ -27,6 +33,7 @@ from cloudai_nb.systems.slurm.sbatch import (
     STEP_DIR,
     SbatchSpec,
     SrunStep,
+    dependency_option,
     env_file,
     parse_sbatch,
     sbatch_argv,
@@ -272,9 +279,9 @@ class SlurmBackend(Backend):
         live = await self._live_nodes(partition, fresh=node_rules.needs_live_state(run.nodes))
         return node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=live)
 
-    async def _sbatch(self, script: Path, what: str) -> tuple[str, str]:
+    async def _sbatch(self, script: Path, what: str, dependency: str | None = None) -> tuple[str, str]:
         """Submit ``script``: the job id and the command line, or `SubmissionError` saying why not."""
-        argv = sbatch_argv(script)
+        argv = sbatch_argv(script, dependency)
         try:
             done = await self._run(argv, timeout=SUBMIT_TIMEOUT_S)
         except SchedulerError as exc:
@@ -295,10 +302,14 @@ class SlurmBackend(Backend):
         self._last[job.uid] = JobState.PENDING
 
     async def submit(self, job: Job) -> Update:
+        return await self.submit_after(job, ())
+
+    async def submit_after(self, job: Job, after: Sequence[tuple[Waits, Job]]) -> Update:
         request = await self._live_request(job)
         if self._prepared.pop(job.uid, None) != request:  # live state chose other nodes than the config
             self._write_script(self.spec(job, request))
-        job_id, line = await self._sbatch(job.output_path / SCRIPT_FILE, job.key)
+        dependency = dependency_option([(waits, str(other.job_id)) for waits, other in after])
+        job_id, line = await self._sbatch(job.output_path / SCRIPT_FILE, job.key, dependency)
         job.handle = {}
         self._submitted(job, job_id, line, request)
         return Update(job, JobState.PENDING)
@@ -450,13 +461,19 @@ class SlurmBackend(Backend):
                 reason = hook_failed.strip()
         elif info.state not in (JobState.COMPLETED, JobState.FAILED):
             reason = info.raw_state.lower().replace("_", " ") if info.raw_state else None
+        started = info.start
+        if info.state is JobState.CANCELLED and not info.nodes:  # never ran: no exit code, no run time
+            code, started = None, None
+            reason = "cancelled before it started" + (
+                f" (it was waiting: {info.reason})" if info.reason else ""
+            )
         self._forget(job)
         update = Update(
             job,
             info.state,
             exit_code=code,
             reason=reason,
-            started=info.start,
+            started=started,
             ended=info.end,
             nodes=info.nodes,
         )
@@ -479,7 +496,10 @@ class SlurmBackend(Backend):
         started = _read_time(folder / "started")
         code_text = (_read(folder / "exit_code") or "").strip()
         update: Update | None = None
-        if code_text.lstrip("-").isdigit():
+        # the last step is reported when the allocation ends: its post_test hook may still run, and
+        # the run must not end before its Slurm job does
+        last = self._groups.get(str(job.job_id)) == {job.uid}
+        if code_text.lstrip("-").isdigit() and (ended or not last):
             code = int(code_text)
             update = Update(
                 job,

@@ -8,7 +8,7 @@ ends up as inert text.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -218,10 +218,24 @@ def sbatch_script(spec: SbatchSpec) -> str:
     return "\n".join(lines)
 
 
+# how sbatch --dependency spells what a job waits for
+DEPENDENCY_TYPES = {"started": "after", "ended": "afterany", "succeeded": "afterok"}
+
+
+def dependency_option(after: Sequence[tuple[str, str]]) -> str | None:
+    """``[("ended", "12"), ("ended", "13"), ("started", "10")]`` -> ``afterany:12:13,after:10``
+    (every condition must hold)."""
+    by_type: dict[str, list[str]] = {}
+    for waits, job_id in after:
+        by_type.setdefault(DEPENDENCY_TYPES[waits], []).append(job_id)
+    return ",".join(f"{kind}:{':'.join(ids)}" for kind, ids in by_type.items()) or None
+
+
 def sbatch_argv(script: Path, dependency: str | None = None) -> list[str]:
     argv = ["sbatch", "--parsable"]
     if dependency:
-        argv.append(f"--dependency={dependency}")
+        # a job whose dependency can never be met (afterok on a failed job) ends instead of waiting
+        argv += [f"--dependency={dependency}", "--kill-on-invalid-dep=yes"]
     return [*argv, str(script)]
 
 
