@@ -15,7 +15,7 @@ from pathlib import Path
 
 from benchmarks.figures import Figure
 from cloudai_nb.core import config
-from cloudai_nb.core.models import TestRun, TestScenario
+from cloudai_nb.core.models import Dependency, TestRun, TestScenario
 from cloudai_nb.engine.scenario_run import ScenarioRun
 from cloudai_nb.workloads.bash_cmd import BashCmdArgs, BashCmdTestDefinition
 from cloudai_nb.workloads.sleep import SleepCmdArgs, SleepTestDefinition
@@ -56,10 +56,20 @@ def bare_sbatch_loop(n: int, root: Path) -> float:
     return time.perf_counter() - started
 
 
-def engine_submission(n: int, root: Path) -> tuple[float, dict[str, int], int]:
+def engine_submission(
+    n: int, root: Path, *, chain: bool = False, **mode: bool
+) -> tuple[float, dict[str, int], int]:
+    """Seconds until all n jobs have a Slurm job id; ``chain``: each test run after the one before."""
     nap = SleepTestDefinition(name="nap", cmd_args=SleepCmdArgs(seconds=60))
-    scenario = TestScenario(name="submit", test_runs=[TestRun(id=f"t{i}", test=nap) for i in range(n)])
-    run = ScenarioRun.start(scenario, system(root))
+    runs = [
+        TestRun(
+            id=f"t{i}",
+            test=nap,
+            dependencies=[Dependency(type="start_post_comp", id=f"t{i - 1}")] if chain and i else [],
+        )
+        for i in range(n)
+    ]
+    run = ScenarioRun.start(TestScenario(name="submit", test_runs=runs), system(root), **mode)
 
     async def until_submitted() -> float:
         task = asyncio.create_task(run.drive())
@@ -135,6 +145,28 @@ def measure(quick: bool) -> list[Figure]:
                 "x",
                 1.5,
                 f"{ours:.2f} s vs {bare:.2f} s; {calls.get('sinfo', 0)} sinfo calls",
+            )
+        )
+        held, calls, _ = engine_submission(n, root, chain=True, sbatch_dependencies=True)
+        scancel_all()
+        figures.append(
+            Figure(
+                f"slurm: submitting a chain of {n} jobs held by sbatch --dependency, against a bare sbatch loop",
+                held / bare,
+                "x",
+                2.0,  # one at a time by nature, where plain submissions keep 4 in flight
+                f"{held:.2f} s vs {bare:.2f} s (one at a time: each names the job id before it)",
+            )
+        )
+        single, calls, _ = engine_submission(n, root, single_sbatch=True)
+        scancel_all()
+        figures.append(
+            Figure(
+                f"slurm: submitting {n} test runs as one sbatch (--single-sbatch), against a bare sbatch loop",
+                single / bare,
+                "x",
+                None,
+                f"{single:.2f} s, {calls.get('sbatch', 0)} sbatch call",
             )
         )
         for live in (50,) if quick else (50, 500):
