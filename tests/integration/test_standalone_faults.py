@@ -467,12 +467,12 @@ def test_script_driver_ctrl_c_cancels_and_exits(tmp_path, reaper):
     assert pgrep("sleep 45.3") == []
 
 
-def kill_driver_when_running(tmp_path: Path, key: str) -> Path:
+def kill_driver_when_running(tmp_path: Path, *keys: str) -> Path:
     (tmp_path / "driver.py").write_text(textwrap.dedent(DRIVER))
     driver = subprocess.Popen([sys.executable, str(tmp_path / "driver.py"), str(tmp_path)], cwd=tmp_path)
     try:
         run_dir = find_run_dir(tmp_path / "out")
-        wait_until(lambda: running(run_dir, key), 10)
+        wait_until(lambda: running(run_dir, *keys), 10)
     finally:
         driver.kill()
         driver.wait(timeout=5)
@@ -482,8 +482,8 @@ def kill_driver_when_running(tmp_path: Path, key: str) -> Path:
 def test_cli_status_and_cancel_of_detached_run(tmp_path, reaper):
     reaper.append("sleep 46.3")
     write_scenario(tmp_path, three_runs("46.3", "detached"))
-    run_dir = kill_driver_when_running(tmp_path, "first/0")
-    wait_until(lambda: running(run_dir, "beside/0"), 5)
+    # both started before the driver dies (beside starts once first runs; killed sooner, it never would)
+    run_dir = kill_driver_when_running(tmp_path, "first/0", "beside/0")
     shown = cli("status", run_dir, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "DETACHED" in shown.stdout
