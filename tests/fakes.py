@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Sequence
 
 from cloudai_nb.core.job import Job
-from cloudai_nb.core.models import JobState
+from cloudai_nb.core.models import JobState, Waits
 from cloudai_nb.core.system import System
 from cloudai_nb.systems.base import Backend, Update
 
@@ -26,6 +26,7 @@ class FakeScheduler(Backend):
         self.polls: list[int] = []  # how many jobs each poll asked about
         self.cancelled: list[str] = []
         self.refuse: set[str] = set()
+        self.after: dict[str, list[tuple[str, str]]] = {}  # what each job was held back by
 
     def prepare(self, job: Job) -> None:
         (job.output_path / "prepared").write_text(job.key)
@@ -40,6 +41,10 @@ class FakeScheduler(Backend):
         self.jobs[job.key] = job
         self.states[job.key] = self._reported[job.key] = JobState.PENDING
         return Update(job, JobState.PENDING)
+
+    async def submit_after(self, job: Job, after: Sequence[tuple[Waits, Job]]) -> Update:
+        self.after[job.key] = [(waits, other.key) for waits, other in after]
+        return await self.submit(job)
 
     def set(self, key: str, state: JobState, exit_code: int = 0) -> None:
         self.states[key] = state

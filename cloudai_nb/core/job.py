@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from cloudai_nb.core.models import JobState, TestRun, TestScenario
 
+# Reasons that mark a cancel the scenario meant (not a failure): see `engine.plan.is_failed`.
+DEPENDENCY_CANCEL = "cancelled by dependency"
+STOPPED = "scenario stopped"
+
 
 def now() -> datetime:
     """The time stamps of jobs and ledgers: aware, UTC."""

@@ -20,12 +20,9 @@ from dataclasses import dataclass, field
 
 from cloudai_nb.core.errors import ConfigError
 from cloudai_nb.core.graph import run_order
-from cloudai_nb.core.job import Job
+from cloudai_nb.core.job import DEPENDENCY_CANCEL, STOPPED, Job
 from cloudai_nb.core.models import JobState, TestScenario, Waits
 from cloudai_nb.core.system import System
-
-DEPENDENCY_CANCEL = "cancelled by dependency"
-STOPPED = "scenario stopped"
 
 
 def is_expected_cancel(job: Job) -> bool:
@@ -127,16 +124,21 @@ class Plan:
         when nobody is watching (the plan stops the rest when it sees the failure)."""
         jobs = self.jobs_of[job.test_id]
         index = jobs.index(job)
-        ended: Waits = "succeeded" if self.scenario.job_status_check else "ended"
         if index > 0:
-            return [(ended, jobs[index - 1])]
+            return [(self._ended(job.test_id), jobs[index - 1])]
         waits: list[tuple[Waits, Job]] = []
         for dep in self.scenario.get(job.test_id).dependencies:
             if dep.type == "start_post_comp":
-                waits.append((ended, self.jobs_of[dep.id][-1]))
+                waits.append((self._ended(dep.id), self.jobs_of[dep.id][-1]))
             elif dep.type == "start_post_init":
                 waits.append(("started", self.jobs_of[dep.id][0]))
         return waits  # end_post_comp is the plan's to apply: it cancels, it does not hold back
+
+    def _ended(self, test_id: str) -> Waits:
+        """How to wait for a job of ``test_id`` to end: for success with ``job_status_check``,
+        unless an end_post_comp may cancel that run (an expected cancel, not a failure)."""
+        ends_early = any(d.type == "end_post_comp" for d in self.scenario.get(test_id).dependencies)
+        return "succeeded" if self.scenario.job_status_check and not ends_early else "ended"
 
     def claim(self, jobs: list[Job]) -> None:
         """The engine submits ``jobs`` itself, all at once (single-sbatch mode)."""

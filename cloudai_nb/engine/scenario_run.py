@@ -365,14 +365,14 @@ class ScenarioRun:
         for job in jobs:
             after = []
             for waits, other in self.plan.waits_for(job):
-                if other.job_id and not other.is_done:
-                    after.append((waits, other))
-                elif not other.job_id and not other.is_done and not self.dry_run:
+                if other.job_id is None and not self.dry_run:  # it failed to submit, or was skipped
                     self._set(
                         job, JobState.SKIPPED, reason=f"not submitted: {other.key} was not", ended=now()
                     )
                     self.plan.confirm(job)
                     break
+                if other.job_id and not other.is_done:
+                    after.append((waits, other))
             else:
                 await self._submit(job, after)
 

@@ -9,6 +9,7 @@
 #SBATCH --ntasks-per-node=8
 #SBATCH --gpus-per-node=8
 #SBATCH --time=00:16:00
+#SBATCH --no-requeue
 #SBATCH --exclusive
 #SBATCH --mem=0
 

@@ -33,7 +33,7 @@ def test_shipped_sleep_scenario_with_slurm_holding_the_jobs(tmp_path):
     assert run.state == "COMPLETED", run.status().to_string()
     # all four were in Slurm's hands before the first one ended
     assert max(job.submitted for job in run.jobs) < jobs["Tests.1"].ended
-    assert jobs["Tests.3"].started >= jobs["Tests.1"].ended  # start_post_comp: afterany
+    assert jobs["Tests.3"].started >= jobs["Tests.1"].ended  # start_post_comp: afterok here
     assert jobs["Tests.2"].started < jobs["Tests.1"].ended  # start_post_init: after
     assert jobs["Tests.4"].state is JobState.CANCELLED  # end_post_comp: still the run's to apply
     assert jobs["Tests.4"].reason.startswith("cancelled by dependency")

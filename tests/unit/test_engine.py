@@ -218,3 +218,57 @@ async def test_dry_run_writes_files_and_submits_nothing(setup):
         assert (job.output_path / "prepared").exists()
         assert (job.output_path / "test-run.toml").exists()
     assert fakes[0].jobs == {}
+
+
+async def test_sbatch_dependencies_submit_all_at_once_each_held_by_what_it_waits_for(tmp_path):
+    system = config.system_from_dict(
+        {
+            "name": "mem",
+            "scheduler": "slurm",
+            "default_partition": "p",
+            "output_path": str(tmp_path),
+            "monitor_interval": 60,
+        }
+    )
+    fake = FakeScheduler(system)
+    fake.refuse = {"x/0"}
+    text = (
+        SCENARIO
+        + """
+[[Tests]]
+id = "x"
+test_template_name = "Sleep"
+[[Tests]]
+id = "y"
+test_template_name = "Sleep"
+  [[Tests.dependencies]]
+  type = "start_post_comp"
+  id = "x"
+[[Tests]]
+id = "after_end"
+test_template_name = "Sleep"
+  [[Tests.dependencies]]
+  type = "start_post_comp"
+  id = "end"
+"""
+    )
+    scenario = config.scenario_from_dict(config.parse_toml(text))
+    run = ScenarioRun.start(scenario, system, backend_factory=lambda: fake, sbatch_dependencies=True)
+    task = asyncio.create_task(run.drive())
+    await settle()
+    assert fake.after == {
+        "a/0": [],
+        "a/1": [("succeeded", "a/0")],  # job_status_check: a failure ends what waits for it
+        "init/0": [("started", "a/0")],
+        "comp/0": [("succeeded", "a/1")],
+        "end/0": [],
+        "x/0": [],  # tried, and refused
+        "after_end/0": [("ended", "end/0")],  # end may be cancelled on purpose: not a failure
+    }
+    assert run.by_key["x/0"].reason == "not submitted: sbatch: error: refused x/0"
+    assert run.by_key["y/0"].state is JobState.SKIPPED  # never sent unheld
+    assert run.by_key["y/0"].reason == "not submitted: x/0 was not"
+    run.cancel()
+    for key in fake.jobs:
+        fake.set(key, JobState.CANCELLED)
+    assert await asyncio.wait_for(task, 5) == "FAILED"  # x/0 failed to submit

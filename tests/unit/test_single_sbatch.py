@@ -7,6 +7,7 @@ that runs its payload, so the step bookkeeping the poller reads is what real bas
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 from pathlib import Path
@@ -128,8 +129,8 @@ def run_script(tmp_path: Path, *, stop_on_failure: bool, cancel: str | None = No
     for job in jobs:
         job.output_path.mkdir(parents=True)
     backend.prepare_group(jobs, run_dir, stop_on_failure=stop_on_failure)
-    if cancel:
-        (run_dir / cancel / "0" / STEP_DIR).mkdir()  # what cancelling a step that has not started does
+    if cancel:  # cancel a step before the script reaches it (no Slurm call: it has not started)
+        asyncio.run(backend._cancel_steps([job for job in jobs if job.test_id == cancel]))
     done = subprocess.run(
         ["bash", str(run_dir / SCRIPT_FILE)],
         env=fake_srun(tmp_path / "bin"),
@@ -169,17 +170,23 @@ def test_grouped_script_stops_at_the_first_failure_with_job_status_check(tmp_pat
     assert done.returncode == 3
     assert step_files(first) == step_files(second) == ["exit_code", "started"]
     assert step_files(third) == []
+    assert done.stdout.count(" ready\n") == 2  # pre_test and post_test still ran
     ended = SlurmInfo("7", JobState.FAILED, "FAILED")
     update = backend._step_update(third, ended, ended=True)
     assert update and update.state is JobState.CANCELLED
     assert update.reason == "never started: the allocation ended (failed)"
+    third.handle["stop_on_failure"] = True  # as submit_group records it: the script stopped on purpose
+    update = backend._step_update(third, ended, ended=True)
+    assert update and update.reason == "scenario stopped: an earlier test run of the allocation failed"
 
 
 def test_a_step_cancelled_before_it_started_is_skipped(tmp_path):
-    done, (first, second, third), _ = run_script(tmp_path, stop_on_failure=True, cancel="second")
+    done, (first, second, third), backend = run_script(tmp_path, stop_on_failure=True, cancel="second")
     assert done.returncode == 0, done.stderr  # second (exit 3) never ran
-    assert step_files(second) == []  # the folder cancel made; the script left it alone
+    assert step_files(second) == ["cancelled"]  # what the cancel left; the script skipped the step
     assert step_files(first) == step_files(third) == ["exit_code", "started"]
+    update = backend._step_update(second, SlurmInfo("7", JobState.RUNNING, "RUNNING"), ended=False)
+    assert update and update.state is JobState.CANCELLED and update.reason == "cancelled before it started"
 
 
 def test_live_step_states_come_from_the_files_and_change_once(tmp_path):

@@ -12,7 +12,7 @@ from typing import Any
 
 from cloudai_nb.core.duration import format_time_limit
 from cloudai_nb.core.errors import SchedulerError, SubmissionError, did_you_mean
-from cloudai_nb.core.job import Job
+from cloudai_nb.core.job import STOPPED, Job
 from cloudai_nb.core.models import JobState, TestScenario, Waits
 from cloudai_nb.core.nodelist import NodeListError, expand
 from cloudai_nb.core.system import SlurmSystem
@@ -88,6 +88,7 @@ class SlurmBackend(Backend):
         self._prepared: dict[str, node_rules.NodeRequest] = {}
         self._sinfo_lock = asyncio.Lock()
         self._groups: dict[str, set[str]] = {}  # single-sbatch allocation -> its live jobs (uids)
+        self._step_cancels: dict[str, Job] = {}  # running steps to cancel, until their srun is found
 
     async def _run(self, argv: list[str], timeout: float = QUERY_TIMEOUT_S) -> Completed:
         self.calls[argv[0]] = self.calls.get(argv[0], 0) + 1
@@ -326,6 +327,7 @@ class SlurmBackend(Backend):
                 "single_sbatch": True,
                 "allocation_dir": str(run_dir),
                 "allocation_nodes": allocation,
+                "stop_on_failure": stop_on_failure,
             }
             self._submitted(job, job_id, line, requests[job.uid])
         self._groups[job_id] = {job.uid for job in jobs}
@@ -338,6 +340,8 @@ class SlurmBackend(Backend):
     # -- polling ---------------------------------------------------------------------------------
 
     async def poll(self, jobs: Sequence[Job]) -> list[Update]:
+        if self._step_cancels:  # a step asked to stop before its srun showed in squeue: ask again
+            await self._cancel_steps(list(self._step_cancels.values()))
         by_id: dict[str, list[Job]] = {}
         for job in jobs:
             if job.job_id:
@@ -467,6 +471,8 @@ class SlurmBackend(Backend):
             reason = "cancelled before it started" + (
                 f" (it was waiting: {info.reason})" if info.reason else ""
             )
+            if info.reason == "DependencyNeverSatisfied":  # afterok on a job that failed
+                reason = f"{STOPPED}: what it waited for failed (Slurm cancelled it, sbatch --dependency)"
         self._forget(job)
         update = Update(
             job,
@@ -482,6 +488,7 @@ class SlurmBackend(Backend):
 
     def _forget(self, job: Job) -> None:
         self._last.pop(job.uid, None)
+        self._step_cancels.pop(job.uid, None)
         self._submitted_at.pop(job.uid, None)
         members = self._groups.get(str(job.job_id))
         if members is not None:
@@ -512,17 +519,22 @@ class SlurmBackend(Backend):
             )
         elif (folder / "cancelled").exists():
             update = Update(job, JobState.CANCELLED, reason="cancelled before it started", ended=info.end)
+        elif ended and started is not None and info.state is JobState.COMPLETED:
+            # the script exited 0, so every step it ran did: its exit_code file is not visible yet
+            update = Update(
+                job, JobState.COMPLETED, exit_code=0, started=started, ended=info.end, nodes=info.nodes
+            )
         elif ended:
             raw = info.raw_state.lower().replace("_", " ") or "unknown"
             if started is not None:
-                state = (
-                    info.state if info.state not in (JobState.COMPLETED, JobState.FAILED) else JobState.FAILED
-                )
+                state = info.state
                 reason = f"the allocation ended ({raw}) while it ran"
             else:
                 state = JobState.CANCELLED
                 why = _read(Path(job.handle.get("allocation_dir", job.output_path)) / PRE_TEST_FAILED)
                 reason = why.strip() if why else f"never started: the allocation ended ({raw})"
+                if not why and info.state is JobState.FAILED and job.handle.get("stop_on_failure"):
+                    reason = f"{STOPPED}: an earlier test run of the allocation failed"
             update = Update(job, state, reason=reason, started=started, ended=info.end, nodes=info.nodes)
         if update is not None:
             self._forget(job)
@@ -621,19 +633,29 @@ class SlurmBackend(Backend):
             try:
                 folder.mkdir()
             except FileExistsError:
-                if not (folder / "exit_code").exists():
+                if (folder / "exit_code").exists():
+                    self._step_cancels.pop(job.uid, None)
+                else:
                     running.append(job)
                 continue
             (folder / "cancelled").write_text("cancelled before it started\n")
+        self._step_cancels.update((job.uid, job) for job in running)
         if not running:
             return
         ids = sorted({str(job.job_id) for job in running})
         done = await self._run(["squeue", "-h", "-s", "-j", ",".join(ids), "-o", "%i|%j"])
-        step_ids = {}
+        step_ids: dict[tuple[str, str], str] = {}
         for line in done.stdout.splitlines():
             step_id, _, name = line.strip().partition("|")
             step_ids[(step_id.split(".")[0], name)] = step_id
-        targets = [step_ids[key] for job in running if (key := (str(job.job_id), job.key)) in step_ids]
+        targets = []
+        for job in running:
+            found = step_ids.get((str(job.job_id), job.key))
+            if found is None:
+                log.info("%s: its srun step is not in squeue yet; cancelling it at the next poll", job.key)
+                continue
+            targets.append(found)
+            self._step_cancels.pop(job.uid, None)
         if targets:
             done = await self._run(["scancel", *targets])
             if done.returncode != 0:

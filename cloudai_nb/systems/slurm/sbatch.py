@@ -181,6 +181,8 @@ def _directives(spec: SbatchSpec) -> list[str]:
         lines.append(_directive("--distribution", spec.distribution))
     if spec.time_limit:
         lines.append(_directive("--time", spec.time_limit))
+    if spec.grouped:  # a requeued allocation would skip the steps it had started: fail instead
+        lines.append("#SBATCH --no-requeue")
     for extra in spec.extra_sbatch_args:
         if any(ch in extra for ch in "\n\r\x00"):
             raise SubmissionError(f"extra_sbatch_args: {extra!r} contains a line break")
@@ -205,11 +207,15 @@ def sbatch_script(spec: SbatchSpec) -> str:
         lines += _pre_test_lines(spec, step)
     if spec.grouped:
         lines += [STEP_FUNCTION, "rc=0"]
+        if spec.stop_on_failure:
+            lines.append(
+                "# job_status_check: after a failed step the others do not start (post_test still runs)"
+            )
         for step in spec.steps:
             if step.output_dir is None or step.env_file is None:
                 raise SubmissionError(f"{spec.job_name}: a grouped step needs its own folder and environment")
             call = shlex.join(["step", str(step.output_dir), str(step.env_file), *srun_argv(spec, step)])
-            lines.append(call + (' || exit "$rc"' if spec.stop_on_failure else ""))
+            lines.append(('[ "$rc" -ne 0 ] || ' if spec.stop_on_failure else "") + call)
     else:
         lines += [srun_line(spec, spec.steps[0]), "rc=$?"]
     for step in spec.post_steps:
