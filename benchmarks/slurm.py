@@ -147,6 +147,17 @@ def measure(quick: bool) -> list[Figure]:
                 f"{ours:.2f} s vs {bare:.2f} s; {calls.get('sinfo', 0)} sinfo calls",
             )
         )
+        free, _, _ = engine_submission(n, root, sbatch_dependencies=True)
+        scancel_all()
+        figures.append(
+            Figure(
+                f"slurm: submitting {n} independent jobs with --sbatch-dependencies, against a bare sbatch loop",
+                free / bare,
+                "x",
+                1.5,
+                f"{free:.2f} s vs {bare:.2f} s",
+            )
+        )
         held, calls, _ = engine_submission(n, root, chain=True, sbatch_dependencies=True)
         scancel_all()
         figures.append(

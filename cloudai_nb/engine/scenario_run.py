@@ -361,20 +361,36 @@ class ScenarioRun:
 
     async def _submit_held(self, jobs: list[Job]) -> None:
         """Submit ``jobs`` (in start order) each naming the jobs it waits for, so Slurm starts them
-        on time even if this process dies. A job whose predecessor could not be submitted is not."""
-        for job in jobs:
-            after = []
-            for waits, other in self.plan.waits_for(job):
-                if other.job_id is None and not self.dry_run:  # it failed to submit, or was skipped
-                    self._set(
-                        job, JobState.SKIPPED, reason=f"not submitted: {other.key} was not", ended=now()
-                    )
-                    self.plan.confirm(job)
-                    break
-                if other.job_id and not other.is_done:
-                    after.append((waits, other))
-            else:
+        on time even if this process dies. A job is sent once what it waits for has a job id (the
+        next job of every test run at once, a few in flight); one whose predecessor could not be
+        submitted is not."""
+        limit = asyncio.Semaphore(SUBMIT_CONCURRENCY)
+
+        async def submit(job: Job, after: list[tuple[Waits, Job]]) -> None:
+            async with limit:
                 await self._submit(job, after)
+
+        pending = list(jobs)
+        while pending:
+            unsent = {job.key for job in pending}
+            ready = [job for job in pending if all(o.key not in unsent for _, o in self.plan.waits_for(job))]
+            sent = {job.key for job in ready}
+            pending = [job for job in pending if job.key not in sent]
+            batch = []
+            for job in ready:
+                after = []
+                for waits, other in self.plan.waits_for(job):
+                    if other.job_id is None and not self.dry_run:  # it failed to submit, or was skipped
+                        self._set(
+                            job, JobState.SKIPPED, reason=f"not submitted: {other.key} was not", ended=now()
+                        )
+                        self.plan.confirm(job)
+                        break
+                    if other.job_id and not other.is_done:
+                        after.append((waits, other))
+                else:
+                    batch.append(submit(job, after))
+            await asyncio.gather(*batch)
 
     async def _submit(self, job: Job, after: list[tuple[Waits, Job]] | None = None) -> None:
         assert self.poller is not None
