@@ -50,19 +50,21 @@ class Actions:
 def check_mode(
     scenario: TestScenario, system: System, *, single_sbatch: bool, sbatch_dependencies: bool
 ) -> None:
-    """Refuse a way of running the scenario that this system or scenario cannot do."""
+    """Refuse a way of running the scenario that this system or scenario cannot do. Both modes are
+    Slurm's; single sbatch (CloudAI's) runs the test runs one after another in one allocation."""
     if single_sbatch and sbatch_dependencies:
         raise ConfigError("choose single-sbatch mode or sbatch dependencies, not both")
-    if sbatch_dependencies and system.scheduler != "slurm":
-        raise ConfigError(f"sbatch dependencies need a Slurm system; {system.name!r} is {system.scheduler}")
-    if single_sbatch:
-        check_single_sbatch(scenario, system)
-
-
-def check_single_sbatch(scenario: TestScenario, system: System) -> None:
-    """CloudAI's single-sbatch mode: one Slurm allocation runs the test runs one after another."""
     if system.scheduler != "slurm":
-        raise ConfigError(f"single-sbatch mode needs a Slurm system; {system.name!r} is {system.scheduler}")
+        if single_sbatch:
+            raise ConfigError(
+                f"single-sbatch mode needs a Slurm system; {system.name!r} is {system.scheduler}"
+            )
+        if sbatch_dependencies:
+            raise ConfigError(
+                f"sbatch dependencies need a Slurm system; {system.name!r} is {system.scheduler}"
+            )
+    if not single_sbatch:
+        return
     for i, run in enumerate(scenario.test_runs):
         for j, dep in enumerate(run.dependencies):
             if dep.type == "end_post_comp":
@@ -123,7 +125,7 @@ class Plan:
         ``job_status_check`` a job waits for success, so a failure ends what depends on it even
         when nobody is watching (the plan stops the rest when it sees the failure)."""
         jobs = self.jobs_of[job.test_id]
-        index = jobs.index(job)
+        index = [j.key for j in jobs].index(job.key)
         if index > 0:
             return [(self._ended(job.test_id), jobs[index - 1])]
         waits: list[tuple[Waits, Job]] = []

@@ -11,7 +11,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -370,16 +370,17 @@ class ScenarioRun:
             async with limit:
                 await self._submit(job, after)
 
+        waits = {job.key: self.plan.waits_for(job) for job in jobs}
         pending = list(jobs)
         while pending:
             unsent = {job.key for job in pending}
-            ready = [job for job in pending if all(o.key not in unsent for _, o in self.plan.waits_for(job))]
+            ready = [job for job in pending if all(o.key not in unsent for _, o in waits[job.key])]
             sent = {job.key for job in ready}
             pending = [job for job in pending if job.key not in sent]
             batch = []
             for job in ready:
                 after = []
-                for waits, other in self.plan.waits_for(job):
+                for kind, other in waits[job.key]:
                     if other.job_id is None and not self.dry_run:  # it failed to submit, or was skipped
                         self._set(
                             job, JobState.SKIPPED, reason=f"not submitted: {other.key} was not", ended=now()
@@ -387,7 +388,7 @@ class ScenarioRun:
                         self.plan.confirm(job)
                         break
                     if other.job_id and not other.is_done:
-                        after.append((waits, other))
+                        after.append((kind, other))
                 else:
                     batch.append(submit(job, after))
             await asyncio.gather(*batch)
@@ -395,46 +396,42 @@ class ScenarioRun:
     async def _submit(self, job: Job, after: list[tuple[Waits, Job]] | None = None) -> None:
         assert self.poller is not None
         backend = self.poller.backend
-        try:
-            job.output_path.mkdir(parents=True, exist_ok=True)
-            self._write_test_run(job)
-            backend.prepare(job)
-        except OSError as exc:
-            self._fail_submission(job, f"cannot write {job.output_path}: {exc.strerror or exc}")
-            return
-        except CloudAINbError as exc:
-            self._fail_submission(job, str(exc))
-            return
-        if self.dry_run:
-            stamp = now()
-            self._set(job, JobState.DRY_RUN, submitted=stamp, ended=stamp)
-            self.plan.confirm(job)
-            return
-        job.submitted = now()
-        try:
-            update = await (backend.submit(job) if after is None else backend.submit_after(job, after))
-        except SubmissionError as exc:
-            self._fail_submission(job, str(exc))
-            return
-        if job.handle.get("nodelist"):
-            self._write_test_run(job)  # the nodes picked from live state belong in the record
-        self.poller.track(job, self.apply)
-        self.plan.confirm(job)
-        self.apply(update)
+
+        async def submit() -> list[Update]:
+            return [await (backend.submit(job) if after is None else backend.submit_after(job, after))]
+
+        await self._send([job], job.output_path, lambda: backend.prepare(job), submit)
 
     async def _submit_group(self, jobs: list[Job]) -> None:
         """Single-sbatch mode: all ``jobs`` in one sbatch script, submitted once."""
         assert self.poller is not None
         backend = self.poller.backend
-        stop_on_failure = self.scenario.job_status_check
+        stop = self.scenario.job_status_check
+        await self._send(
+            jobs,
+            self.run_dir,
+            lambda: backend.prepare_group(jobs, self.run_dir, stop_on_failure=stop),
+            lambda: backend.submit_group(jobs, self.run_dir, stop_on_failure=stop),
+        )
+
+    async def _send(
+        self,
+        jobs: list[Job],
+        where: Path,
+        prepare: Callable[[], None],
+        submit: Callable[[], Awaitable[list[Update]]],
+    ) -> None:
+        """Write the jobs' files (``prepare``: the backend's), then submit them, or stop there in a
+        dry run. A failure at either point fails every one of ``jobs``, saying why."""
+        assert self.poller is not None
         try:
             for job in jobs:
                 job.output_path.mkdir(parents=True, exist_ok=True)
                 self._write_test_run(job)
-            backend.prepare_group(jobs, self.run_dir, stop_on_failure=stop_on_failure)
+            prepare()
         except OSError as exc:
             for job in jobs:
-                self._fail_submission(job, f"cannot write {self.run_dir}: {exc.strerror or exc}")
+                self._fail_submission(job, f"cannot write {where}: {exc.strerror or exc}")
             return
         except CloudAINbError as exc:
             for job in jobs:
@@ -449,14 +446,14 @@ class ScenarioRun:
         for job in jobs:
             job.submitted = stamp
         try:
-            updates = await backend.submit_group(jobs, self.run_dir, stop_on_failure=stop_on_failure)
+            updates = await submit()
         except SubmissionError as exc:
             for job in jobs:
                 self._fail_submission(job, str(exc))
             return
         for job in jobs:
             if job.handle.get("nodelist"):
-                self._write_test_run(job)
+                self._write_test_run(job)  # the nodes picked from live state belong in the record
             self.poller.track(job, self.apply)
             self.plan.confirm(job)
         for update in updates:

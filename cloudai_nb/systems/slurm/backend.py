@@ -218,9 +218,13 @@ class SlurmBackend(Backend):
         (spec.output_dir / ENV_FILE).write_text(env_file(spec.env))
         (spec.output_dir / SCRIPT_FILE).write_text(sbatch_script(spec))
 
-    def prepare(self, job: Job) -> None:
+    def _request(self, job: Job, live: dict[str, str] | None = None) -> node_rules.NodeRequest:
+        """The nodes ``job`` asks for: as configured, or checked against (and picked from) ``live``."""
         run = job.test_run
-        request = node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=None)
+        return node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=live)
+
+    def prepare(self, job: Job) -> None:
+        request = self._request(job)
         self._write_script(self.spec(job, request))
         self._prepared[job.uid] = request
 
@@ -239,13 +243,7 @@ class SlurmBackend(Backend):
         self._write_script(spec)
 
     def prepare_group(self, jobs: Sequence[Job], run_dir: Path, *, stop_on_failure: bool) -> None:
-        requests = {
-            job.uid: node_rules.resolve(
-                self.slurm, job.num_nodes, job.test_run.nodes, job.test_run.exclude_nodes, live=None
-            )
-            for job in jobs
-        }
-        self._write_group(jobs, run_dir, requests, stop_on_failure)
+        self._write_group(jobs, run_dir, {job.uid: self._request(job) for job in jobs}, stop_on_failure)
 
     async def _live_nodes(self, partition: str, *, fresh: bool) -> dict[str, str]:
         """Nodes of ``partition`` and their states, from one ``sinfo`` call.
@@ -270,15 +268,14 @@ class SlurmBackend(Backend):
         return by_partition[partition]
 
     async def _live_request(self, job: Job) -> node_rules.NodeRequest:
-        """The nodes ``job`` asks for, checked against (and for groups, picked from) live state."""
-        run = job.test_run
+        """`_request` against the partition's live state (one sinfo, shared by a burst of jobs)."""
         partition = self.slurm.default_partition
-        for spec in run.nodes:
+        for spec in job.test_run.nodes:
             match = node_rules.GROUP_SPEC.match(spec)
             if match:
                 partition = match["partition"]
-        live = await self._live_nodes(partition, fresh=node_rules.needs_live_state(run.nodes))
-        return node_rules.resolve(self.slurm, job.num_nodes, run.nodes, run.exclude_nodes, live=live)
+        fresh = node_rules.needs_live_state(job.test_run.nodes)
+        return self._request(job, await self._live_nodes(partition, fresh=fresh))
 
     async def _sbatch(self, script: Path, what: str, dependency: str | None = None) -> tuple[str, str]:
         """Submit ``script``: the job id and the command line, or `SubmissionError` saying why not."""
@@ -605,12 +602,13 @@ class SlurmBackend(Backend):
     async def cancel(self, jobs: Sequence[Job], *, force: bool = False) -> None:
         ids: list[str] = []
         steps: list[Job] = []  # part of a single-sbatch allocation: the rest goes on
+        asked = {job.uid for job in jobs}
         for job in jobs:
             if not job.job_id:
                 continue
             job_id = str(job.job_id)
             live = self._groups.get(job_id)
-            if job.handle.get("single_sbatch") and live and not live <= {j.uid for j in jobs}:
+            if job.handle.get("single_sbatch") and live and not live <= asked:
                 steps.append(job)
             elif job_id not in ids:
                 ids.append(job_id)
